@@ -1,0 +1,99 @@
+#pragma once
+// A source of events. It reads its storage's change stream, turns changes into Events and
+// hands them to the Intake in batches, together with the state it needs to resume.
+//
+// Contract (persist, then acknowledge):
+//  - A batch's events, its new cursor and its index updates are committed in ONE durable
+//    transaction. Only after `done(ok)` may the connector acknowledge upstream (delete an SQS
+//    message, answer 2xx to a push, advance a server-side cursor).
+//  - On a failed commit (disk full, queue unwritable) the connector keeps the batch, pauses
+//    intake and retries; it never drops it.
+//  - start(), stop() and catchUp() are called on the io_context thread; callbacks run there.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "daemon/clock.hpp"
+#include "daemon/event.hpp"
+
+namespace spdlog {
+class logger;
+}
+
+namespace sluice {
+
+class Metrics;
+class Health;
+
+// A source's resumable listing state (inotify: files known; S3 scan: keys and etags).
+struct IndexUpdate {
+  std::string key;
+  std::optional<std::string> fingerprint;  // nullopt erases the key
+};
+
+struct Batch {
+  std::string source;
+  std::vector<Event> events;
+  std::optional<std::string> cursor;  // set: replaces the stored cursor
+  std::vector<IndexUpdate> index;
+};
+
+struct CommitResult {
+  bool ok = false;
+  std::string error;             // why the commit failed (queue unwritable, disk full, ...)
+  std::size_t committed = 0;     // new events stored
+  std::size_t deduplicated = 0;  // ids already seen within the dedup horizon
+  std::size_t unrouted = 0;      // new events no route wanted (counted, not stored)
+};
+
+struct SourceState {
+  std::optional<std::string> cursor;
+  std::unordered_map<std::string, std::string> index;
+};
+
+// The connector's view of the queue.
+class Intake {
+ public:
+  virtual ~Intake() = default;
+  // Routes the events and commits the batch durably; `done` runs on the io_context thread.
+  virtual void commit(Batch batch, std::function<void(CommitResult)> done) = 0;
+  // The saved state of `source` (blocking read; call at start and before scans only).
+  virtual SourceState loadState(const std::string& source) = 0;
+};
+
+struct ConnectorContext {
+  boost::asio::io_context& io;
+  Intake& intake;
+  Metrics& metrics;
+  Health& health;
+  const Clock& clock;
+  std::shared_ptr<spdlog::logger> log;
+};
+
+class Connector {
+ public:
+  virtual ~Connector() = default;
+  // Resume from the saved state and follow the source until stop().
+  virtual void start() = 0;
+  // Stop intake: no commit starts after this returns (one in flight may still complete).
+  virtual void stop() = 0;
+  // `sluice once`: bring the queue up to date with what the source holds now, then call `done`
+  // with an empty string on success or the reason it could not.
+  virtual void catchUp(std::function<void(std::string error)> done) = 0;
+};
+
+class ConnectorSpec {
+ public:
+  virtual ~ConnectorSpec() = default;
+  std::string name;
+  std::string type;
+  virtual std::unique_ptr<Connector> create(ConnectorContext& ctx) const = 0;
+};
+
+}  // namespace sluice

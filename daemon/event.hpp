@@ -1,0 +1,66 @@
+#pragma once
+// The normalized event: a CloudEvents 1.0 event (structured JSON form).
+//
+// Invariants:
+//  - `id` is deterministic: derived from the source's identity of the change (eventId()),
+//    never random, so a replayed change gets the same id and the queue can deduplicate it.
+//  - `path`, `previous_path` and `key` hold raw bytes exactly as the storage reported them
+//    (file names need not be UTF-8). JSON carries a lossy UTF-8 text form plus, only where the
+//    bytes are not valid UTF-8, the exact bytes in base64 (`path_b64`); fromJson() restores them.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+namespace sluice {
+
+enum class EventType { Created, Removed, Moved, Attributes, Gap };
+
+std::string_view toString(EventType t);                       // "created", ...
+std::optional<EventType> eventTypeFromString(std::string_view s);  // accepts "created" or "sluice.object.created"
+
+struct Event {
+  std::string id;
+  std::string source;        // URI, e.g. "file://host/abs/inbox"
+  EventType type = EventType::Created;
+  std::int64_t time_ms = 0;  // when sluice saw the change (or the source's own time)
+
+  // data
+  std::string storage;    // "local", "dcache", ...
+  std::string connector;  // the source's config name
+  std::string path;       // raw bytes; for S3-like sources "/bucket/key"
+  std::optional<std::string> previous_path;  // moved: where it was
+  std::optional<std::int64_t> size;
+  std::optional<std::int64_t> mtime_ms;
+  std::optional<std::string> etag;
+  std::optional<std::string> version;
+  std::optional<std::string> bucket;
+  std::optional<std::string> key;
+  nlohmann::json native = nullptr;  // the source's original event, verbatim
+  std::optional<std::string> note;  // why something is missing (e.g. "stat failed: ENOENT")
+
+  std::string typeUri() const;   // "sluice.object.created"
+  std::string subject() const;   // path as UTF-8 text
+  nlohmann::json data() const;   // the `data` member alone (binary mode, native formats)
+};
+
+nlohmann::json toJson(const Event& ev);
+// Throws std::invalid_argument naming the missing or malformed member.
+Event fromJson(const nlohmann::json& j);
+
+// Deterministic event id: hex SHA-256 (first 128 bits) over the parts, each length-prefixed so
+// that ("ab","c") and ("a","bc") differ.
+std::string eventId(std::initializer_list<std::string_view> parts);
+
+// RFC 3339 UTC with milliseconds: 2026-11-22T10:31:02.118Z
+std::string formatTime(std::int64_t ms);
+std::optional<std::int64_t> parseTime(std::string_view s);
+
+// Bytes → valid UTF-8 (invalid sequences become U+FFFD). `exact` tells whether nothing changed.
+std::string toUtf8Lossy(std::string_view bytes, bool* exact = nullptr);
+std::string base64Encode(std::string_view bytes);
+std::optional<std::string> base64Decode(std::string_view text);
+
+}  // namespace sluice

@@ -1,0 +1,32 @@
+#pragma once
+// Component health behind /healthz and /readyz. Thread-safe.
+//
+// /healthz: the process is alive (always 200 while the server runs).
+// /readyz: 200 only when every component is Ok; a Degraded or Failed component makes it 503 and
+// its message (which names the remedy, e.g. the sysctl to raise) is in the body.
+#include <map>
+#include <mutex>
+#include <string>
+
+namespace sluice {
+
+enum class HealthState { Ok, Degraded, Failed };
+
+class Health {
+ public:
+  void set(const std::string& component, HealthState state, const std::string& message = "");
+  bool ready() const;
+  HealthState state(const std::string& component) const;
+  // One line per component: "<component>: ok|degraded|failed[: message]".
+  std::string report() const;
+
+ private:
+  struct Entry {
+    HealthState state;
+    std::string message;
+  };
+  mutable std::mutex mu_;
+  std::map<std::string, Entry> components_;
+};
+
+}  // namespace sluice

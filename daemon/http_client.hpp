@@ -1,0 +1,78 @@
+#pragma once
+// The one HTTP client of the process: libcurl's multi interface driven by the Asio io_context
+// (socket and timer callbacks), so every transfer — webhook POSTs now, streaming SSE/NDJSON
+// sources later — shares one event loop and one connection cache (keep-alive, HTTP/2
+// multiplexing where the server offers it).
+//
+// Threading: construct, send() and cancel() on the io_context thread only; `done` and
+// `on_body` run on that thread too. Never throws after construction. TLS verification is on
+// unless a request explicitly turns it off.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+namespace sluice {
+
+using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
+
+enum class HttpVersion { Auto, Http1_1, Http2 };  // Auto: HTTP/2 over TLS when offered, else 1.1
+
+struct HttpRequest {
+  std::string method = "POST";
+  std::string url;
+  HttpHeaders headers;
+  std::string body;
+  std::chrono::milliseconds timeout{30'000};          // whole transfer; 0 = none (streams)
+  std::chrono::milliseconds connect_timeout{10'000};
+  bool verify_tls = true;
+  std::string ca_file;                                 // extra CA bundle; empty = system store
+  HttpVersion version = HttpVersion::Auto;
+  std::optional<std::pair<std::string, std::string>> basic_auth;  // user, password
+  // Streaming: when set, body chunks are passed here instead of being collected; return false
+  // to abort the transfer.
+  std::function<bool(std::string_view chunk)> on_body;
+  std::size_t max_response_body = 1 << 20;             // collected bytes kept, rest discarded
+};
+
+struct HttpResponse {
+  long status = 0;          // 0 when no HTTP answer arrived
+  HttpHeaders headers;      // names lower-cased
+  std::string body;
+  int curl_code = 0;        // CURLcode; 0 = transfer completed
+  std::string error;        // curl's message when curl_code != 0
+  bool cancelled = false;
+  std::chrono::microseconds elapsed{0};
+  const std::string* header(std::string_view lower_name) const;
+};
+
+class HttpClient {
+ public:
+  explicit HttpClient(boost::asio::io_context& io);
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  // Starts a transfer. `done` is called exactly once (also when cancelled), never inline.
+  std::uint64_t send(HttpRequest req, std::function<void(HttpResponse)> done);
+  void cancel(std::uint64_t id);
+  void cancelAll();
+  std::size_t inFlight() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// True for curl errors that a later attempt may not hit (connection refused, timeouts, resets,
+// TLS handshake failures, DNS); false for malformed URLs and unsupported protocols.
+bool isTransientCurlError(int curl_code);
+
+}  // namespace sluice

@@ -1,0 +1,60 @@
+#pragma once
+// The embedded HTTP server (libwebsockets), on its own thread.
+//
+// Serves what the runtime routes to it: /healthz, /readyz, /metrics now; push ingress and the
+// live feed later. Handlers run on the server thread and must not block; a handler may keep
+// the Responder and call it later from any thread (e.g. after a durable commit) — the server
+// wakes its loop with lws_cancel_service(). Request bodies are limited (max_body) and answered
+// 413 beyond it. Binds only where told (default 127.0.0.1).
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace sluice {
+
+struct ServerRequest {
+  std::string method;   // "GET", "POST", ...
+  std::string path;     // without the query string
+  std::string query;    // raw, without '?'
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+  std::string peer;     // remote address
+};
+
+struct ServerResponse {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::map<std::string, std::string> headers;
+};
+
+using Responder = std::function<void(ServerResponse)>;  // call once, from any thread
+using ServerHandler = std::function<void(const ServerRequest&, Responder)>;
+
+struct HttpServerOptions {
+  std::string listen = "127.0.0.1:8787";  // host:port; port 0 picks a free one
+  std::size_t max_body = 10 << 20;
+};
+
+class HttpServer {
+ public:
+  explicit HttpServer(HttpServerOptions opts);
+  ~HttpServer();  // stops the thread
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Register before start(). Exact path match; method "" matches any method.
+  void route(const std::string& method, const std::string& path, ServerHandler handler);
+  // Binds and starts the server thread; throws std::runtime_error when it cannot bind.
+  void start();
+  void stop();
+  std::uint16_t port() const;  // the bound port (after start)
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sluice

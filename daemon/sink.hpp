@@ -1,0 +1,72 @@
+#pragma once
+// A destination for events. The dispatcher owns leases, attempts, backoff, max age and the
+// dead-letter queue; a sink only turns one event into one effect and says how it went.
+//
+// Contract:
+//  - deliver() is called by the dispatcher on the io_context thread, with at most
+//    policy.concurrency calls in flight per sink. It never throws.
+//  - `done` is called exactly once per deliver(), on the io_context thread, never inline
+//    (post it when the answer is immediate). Done only when the receiver accepted the event.
+//  - abort() is called once at shutdown, after the drain deadline: in-flight work is cut short
+//    and its callbacks report Retry (the delivery is released, not lost).
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+
+#include "daemon/clock.hpp"
+#include "daemon/delivery.hpp"
+#include "daemon/event.hpp"
+
+namespace spdlog {
+class logger;
+}
+
+namespace sluice {
+
+class HttpClient;
+class Metrics;
+class Health;
+
+struct DeliveryInfo {
+  std::string sink;
+  std::int64_t seq = 0;        // the queue's position of the event (unique per event)
+  int attempt = 1;             // 1 for the first try
+  std::int64_t first_seen_ms = 0;
+};
+
+using DeliveryCallback = std::function<void(DeliveryResult)>;
+
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  virtual void deliver(const Event& ev, const DeliveryInfo& info, DeliveryCallback done) = 0;
+  virtual void abort() = 0;
+};
+
+// What a sink may use; everything is owned by the runtime and outlives the sink.
+struct SinkContext {
+  boost::asio::io_context& io;
+  HttpClient& http;
+  Metrics& metrics;
+  Health& health;
+  const Clock& clock;
+  std::filesystem::path state_dir;
+  std::shared_ptr<spdlog::logger> log;
+};
+
+// A sink's parsed config: plain data, built without I/O (except reading *_file secrets).
+class SinkSpec {
+ public:
+  virtual ~SinkSpec() = default;
+  std::string name;
+  std::string type;
+  DeliveryPolicy policy;  // filled by the core from `delivery:` and the sink's own overrides
+  // Called once at start-up; may throw std::runtime_error (start-up fails with that message).
+  virtual std::unique_ptr<Sink> create(SinkContext& ctx) const = 0;
+};
+
+}  // namespace sluice
