@@ -1,0 +1,520 @@
+#include "daemon/queue_sqlite.hpp"
+
+#include <algorithm>
+#include <future>
+#include <map>
+
+#include "daemon/clock.hpp"
+#include "daemon/sqlite_db.hpp"
+
+namespace sluice {
+namespace {
+
+constexpr int kPending = 0, kLeased = 1, kDead = 2;
+constexpr std::size_t kMaxOpsPerTransaction = 20000;
+constexpr std::int64_t kDedupExpiryEveryMs = 3'600'000;
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS names(id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL);
+CREATE TABLE IF NOT EXISTS events(
+  seq INTEGER PRIMARY KEY, id TEXT NOT NULL, source INTEGER NOT NULL,
+  first_seen INTEGER NOT NULL, remaining INTEGER NOT NULL, body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS deliveries(
+  sink INTEGER NOT NULL, seq INTEGER NOT NULL, state INTEGER NOT NULL,
+  attempts INTEGER NOT NULL, due INTEGER NOT NULL, since INTEGER NOT NULL, error TEXT,
+  PRIMARY KEY(sink, seq)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(sink, due) WHERE state < 2;
+CREATE TABLE IF NOT EXISTS dedup(id TEXT PRIMARY KEY, seen INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cursors(source INTEGER PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS source_index(
+  source INTEGER NOT NULL, key BLOB NOT NULL, fp TEXT NOT NULL,
+  PRIMARY KEY(source, key)) WITHOUT ROWID;
+INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '1');
+)sql";
+
+const char* stateName(std::int64_t s) {
+  return s == kPending ? "pending" : s == kLeased ? "leased" : "dead";
+}
+
+}  // namespace
+
+std::unique_ptr<SqliteQueue> openSqliteQueue(const QueueOptions& opts, const Clock& clock) {
+  return std::make_unique<SqliteQueue>(opts, clock);
+}
+
+SqliteQueue::SqliteQueue(const QueueOptions& opts, const Clock& clock)
+    : opts_(opts), clock_(clock) {
+  try {
+    db_ = std::make_unique<sqlite::Db>(opts.path);
+    db_->exec("PRAGMA journal_mode=WAL");
+    db_->exec("PRAGMA synchronous=FULL");  // fsync on every commit: the durability contract
+    db_->exec("PRAGMA busy_timeout=10000");
+    db_->exec("PRAGMA temp_store=MEMORY");
+    migrate();
+    if (opts.max_bytes > 0) {
+      auto ps = db_->prepare("PRAGMA page_size");
+      std::int64_t page = ps.step() ? ps.i64(0) : 4096;
+      db_->exec("PRAGMA max_page_count=" +
+                std::to_string(std::max<std::int64_t>(16, static_cast<std::int64_t>(opts.max_bytes) / page)));
+    }
+    if (opts.release_leases_on_open) {
+      // Only the owning daemon opens with this: leases of a dead process become due now.
+      db_->prepare("UPDATE deliveries SET state=?1, due=?2 WHERE state=?3")
+          .bind(1, std::int64_t{kPending})
+          .bind(2, clock_.nowMs())
+          .bind(3, std::int64_t{kLeased})
+          .run();
+    }
+  } catch (const sqlite::Error& e) {
+    throw std::runtime_error("queue " + opts.path + ": " + e.what());
+  }
+  writer_ = std::thread([this] { writerLoop(); });
+}
+
+SqliteQueue::~SqliteQueue() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  writer_.join();
+}
+
+void SqliteQueue::migrate() {
+  db_->exec("BEGIN IMMEDIATE");
+  db_->exec(kSchema);
+  auto st = db_->prepare("SELECT value FROM meta WHERE key='schema'");
+  std::string version = st.step() ? st.text(0) : "";
+  if (version != "1") {
+    db_->exec("ROLLBACK");
+    throw sqlite::Error(0, "unsupported queue schema version '" + version + "'");
+  }
+  db_->exec("COMMIT");
+}
+
+std::uint64_t SqliteQueue::commits() const {
+  std::lock_guard lock(mu_);
+  return commits_;
+}
+
+void SqliteQueue::submit(Op op) {
+  {
+    std::lock_guard lock(mu_);
+    pending_.push_back(std::move(op));
+  }
+  cv_.notify_one();
+}
+
+void SqliteQueue::runSync(const std::function<void()>& fn) {
+  std::promise<void> p;
+  auto f = p.get_future();
+  auto error = std::make_shared<std::exception_ptr>();
+  submit({[&fn, error] {
+            try {
+              fn();
+            } catch (...) {
+              *error = std::current_exception();
+              throw;
+            }
+          },
+          [&p, error](bool ok, const std::string& why) {
+            if (ok) p.set_value();
+            else if (*error) p.set_exception(*error);
+            else p.set_exception(std::make_exception_ptr(std::runtime_error(why)));
+          }});
+  f.get();
+}
+
+bool SqliteQueue::runTransaction(std::deque<Op>& ops, std::string& error) {
+  try {
+    db_->exec("BEGIN IMMEDIATE");
+  } catch (const std::exception& e) {
+    error = e.what();
+    return false;
+  }
+  try {
+    for (auto& op : ops) op.apply();
+    db_->exec("COMMIT");
+    return true;
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  names_.clear();  // the rollback may have undone names inserted (and cached) in it
+  try {
+    db_->exec("ROLLBACK");
+  } catch (const std::exception&) {
+    // A failed COMMIT may already have rolled back; nothing else to undo.
+  }
+  return false;
+}
+
+void SqliteQueue::writerLoop() {
+  for (;;) {
+    std::deque<Op> batch;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
+      if (pending_.empty()) return;  // stopping and drained
+      while (!pending_.empty() && batch.size() < kMaxOpsPerTransaction) {
+        batch.push_back(std::move(pending_.front()));
+        pending_.pop_front();
+      }
+    }
+    std::string error;
+    if (runTransaction(batch, error)) {
+      {
+        std::lock_guard lock(mu_);
+        ++commits_;
+      }
+      for (auto& op : batch) op.complete(true, "");
+    } else if (batch.size() == 1) {
+      batch.front().complete(false, error);
+    } else {
+      for (auto& op : batch) {  // isolate the failing operation(s)
+        std::deque<Op> one;
+        one.push_back(std::move(op));
+        std::string e;
+        bool ok = runTransaction(one, e);
+        if (ok) {
+          std::lock_guard lock(mu_);
+          ++commits_;
+        }
+        one.front().complete(ok, e);
+      }
+    }
+    maybeExpireDedup();
+  }
+}
+
+void SqliteQueue::maybeExpireDedup() {
+  std::int64_t now = clock_.nowMs();
+  if (now - last_dedup_expiry_ms_ < kDedupExpiryEveryMs) return;
+  last_dedup_expiry_ms_ = now;
+  std::deque<Op> one;
+  one.push_back({[this, now] {
+                   db_->prepare("DELETE FROM dedup WHERE seen < ?1")
+                       .bind(1, now - opts_.dedup_horizon.count())
+                       .run();
+                 },
+                 [](bool, const std::string&) {}});
+  std::string e;
+  runTransaction(one, e);  // best effort: retried an hour later
+}
+
+std::int64_t SqliteQueue::nameId(const std::string& name) {
+  if (auto it = names_.find(name); it != names_.end()) return it->second;
+  db_->prepare("INSERT OR IGNORE INTO names(name) VALUES(?1)").bind(1, name).run();
+  auto st = db_->prepare("SELECT id FROM names WHERE name=?1");
+  st.bind(1, name);
+  if (!st.step()) throw std::runtime_error("name id vanished: " + name);
+  std::int64_t id = st.i64(0);
+  // Safe to cache: runTransaction() clears the cache when a transaction rolls back.
+  names_.emplace(name, id);
+  return id;
+}
+
+void SqliteQueue::append(RoutedBatch rb, std::function<void(CommitResult)> done) {
+  auto result = std::make_shared<CommitResult>();
+  auto batch = std::make_shared<RoutedBatch>(std::move(rb));
+  submit({[this, batch, result] {
+            CommitResult r;
+            const std::int64_t now = clock_.nowMs();
+            const std::int64_t source = nameId(batch->batch.source);
+            auto& events = batch->batch.events;
+            for (std::size_t i = 0; i < events.size(); ++i) {
+              auto& ev = events[i];
+              db_->prepare(
+                     "INSERT INTO dedup(id, seen) VALUES(?1, ?2) ON CONFLICT(id) DO UPDATE "
+                     "SET seen=excluded.seen WHERE dedup.seen < ?3")
+                  .bind(1, ev.id)
+                  .bind(2, now)
+                  .bind(3, now - opts_.dedup_horizon.count())
+                  .run();
+              if (db_->changes() == 0) {
+                ++r.deduplicated;
+                continue;
+              }
+              const auto& sinks = i < batch->sinks.size() ? batch->sinks[i]
+                                                          : std::vector<std::string>{};
+              if (sinks.empty()) {
+                ++r.unrouted;
+                continue;
+              }
+              db_->prepare(
+                     "INSERT INTO events(id, source, first_seen, remaining, body) "
+                     "VALUES(?1, ?2, ?3, ?4, ?5)")
+                  .bind(1, ev.id)
+                  .bind(2, source)
+                  .bind(3, now)
+                  .bind(4, static_cast<std::int64_t>(sinks.size()))
+                  .bind(5, toJson(ev).dump())
+                  .run();
+              std::int64_t seq = db_->lastRowid();
+              for (auto& sink : sinks) {
+                db_->prepare(
+                       "INSERT INTO deliveries(sink, seq, state, attempts, due, since) "
+                       "VALUES(?1, ?2, 0, 0, ?3, ?3)")
+                    .bind(1, nameId(sink))
+                    .bind(2, seq)
+                    .bind(3, now)
+                    .run();
+              }
+              ++r.committed;
+            }
+            if (batch->batch.cursor) {
+              db_->prepare("INSERT OR REPLACE INTO cursors(source, value) VALUES(?1, ?2)")
+                  .bind(1, source)
+                  .bindBlob(2, *batch->batch.cursor)
+                  .run();
+            }
+            for (auto& u : batch->batch.index) {
+              if (u.fingerprint) {
+                db_->prepare("INSERT OR REPLACE INTO source_index(source, key, fp) "
+                             "VALUES(?1, ?2, ?3)")
+                    .bind(1, source)
+                    .bindBlob(2, u.key)
+                    .bind(3, *u.fingerprint)
+                    .run();
+              } else {
+                db_->prepare("DELETE FROM source_index WHERE source=?1 AND key=?2")
+                    .bind(1, source)
+                    .bindBlob(2, u.key)
+                    .run();
+              }
+            }
+            r.ok = true;
+            *result = r;
+          },
+          [result, done = std::move(done)](bool ok, const std::string& error) {
+            if (!ok) *result = CommitResult{false, error};
+            done(*result);
+          }});
+}
+
+void SqliteQueue::lease(
+    const std::string& sink, std::size_t max, Duration lease_for,
+    std::function<void(bool, std::vector<Lease>, std::optional<std::int64_t>)> done) {
+  struct Out {
+    std::vector<Lease> leases;
+    std::optional<std::int64_t> next_due;
+  };
+  auto out = std::make_shared<Out>();
+  submit({[this, sink, max, lease_for, out] {
+            Out o;
+            const std::int64_t now = clock_.nowMs();
+            const std::int64_t sid = nameId(sink);
+            std::vector<std::pair<std::int64_t, std::string>> corrupt;
+            {
+              auto st = db_->prepare(
+                  "SELECT d.seq, d.attempts, d.since, e.body FROM deliveries d "
+                  "JOIN events e ON e.seq = d.seq "
+                  "WHERE d.sink=?1 AND d.state < 2 AND d.due <= ?2 ORDER BY d.due LIMIT ?3");
+              st.bind(1, sid).bind(2, now).bind(3, static_cast<std::int64_t>(max));
+              while (st.step()) {
+                Lease l;
+                l.seq = st.i64(0);
+                l.sink = sink;
+                l.attempt = static_cast<int>(st.i64(1)) + 1;
+                l.first_seen_ms = st.i64(2);
+                try {
+                  l.event = fromJson(nlohmann::json::parse(st.text(3)));
+                  o.leases.push_back(std::move(l));
+                } catch (const std::exception& e) {
+                  corrupt.emplace_back(l.seq, std::string("stored event unreadable: ") + e.what());
+                }
+              }
+            }
+            for (auto& l : o.leases) {
+              db_->prepare("UPDATE deliveries SET state=1, attempts=attempts+1, due=?1 "
+                           "WHERE sink=?2 AND seq=?3")
+                  .bind(1, now + lease_for.count())
+                  .bind(2, sid)
+                  .bind(3, l.seq)
+                  .run();
+            }
+            for (auto& [seq, why] : corrupt) {  // kept for the operator, never dropped
+              db_->prepare("UPDATE deliveries SET state=2, error=?1 WHERE sink=?2 AND seq=?3")
+                  .bind(1, why)
+                  .bind(2, sid)
+                  .bind(3, seq)
+                  .run();
+            }
+            auto st = db_->prepare("SELECT min(due) FROM deliveries WHERE sink=?1 AND state < 2");
+            st.bind(1, sid);
+            if (st.step() && !st.isNull(0)) o.next_due = st.i64(0);
+            *out = std::move(o);
+          },
+          [out, done = std::move(done)](bool ok, const std::string&) {
+            if (!ok) *out = {};
+            done(ok, std::move(out->leases), out->next_due);
+          }});
+}
+
+void SqliteQueue::settle(std::vector<Settlement> outcomes, std::function<void(bool)> done) {
+  auto list = std::make_shared<std::vector<Settlement>>(std::move(outcomes));
+  submit({[this, list] {
+            for (auto& s : *list) {
+              const std::int64_t sid = nameId(s.sink);
+              if (s.outcome == Outcome::Done) {
+                db_->prepare("DELETE FROM deliveries WHERE sink=?1 AND seq=?2")
+                    .bind(1, sid)
+                    .bind(2, s.seq)
+                    .run();
+                if (db_->changes() == 0) continue;  // purged meanwhile
+                db_->prepare("UPDATE events SET remaining = remaining - 1 WHERE seq=?1")
+                    .bind(1, s.seq)
+                    .run();
+                db_->prepare("DELETE FROM events WHERE seq=?1 AND remaining <= 0")
+                    .bind(1, s.seq)
+                    .run();
+              } else {
+                bool retry = s.outcome == Outcome::Retry;
+                db_->prepare("UPDATE deliveries SET state=?1, due=?2, error=?3 "
+                             "WHERE sink=?4 AND seq=?5")
+                    .bind(1, std::int64_t{retry ? kPending : kDead})
+                    .bind(2, retry ? s.due_ms : clock_.nowMs())
+                    .bind(3, s.reason)
+                    .bind(4, sid)
+                    .bind(5, s.seq)
+                    .run();
+              }
+            }
+          },
+          [done = std::move(done)](bool ok, const std::string&) { done(ok); }});
+}
+
+SourceState SqliteQueue::loadState(const std::string& source) {
+  SourceState state;
+  runSync([&] {
+    const std::int64_t sid = nameId(source);
+    auto c = db_->prepare("SELECT value FROM cursors WHERE source=?1");
+    c.bind(1, sid);
+    if (c.step()) state.cursor = c.text(0);
+    auto st = db_->prepare("SELECT key, fp FROM source_index WHERE source=?1");
+    st.bind(1, sid);
+    while (st.step()) state.index.emplace(st.text(0), st.text(1));
+  });
+  return state;
+}
+
+QueueStats SqliteQueue::stats() {
+  QueueStats s;
+  runSync([&] {
+    auto e = db_->prepare("SELECT count(*) FROM events");
+    if (e.step()) s.events = e.i64(0);
+    auto d = db_->prepare("SELECT count(*) FROM dedup");
+    if (d.step()) s.dedup_entries = d.i64(0);
+    auto st = db_->prepare(
+        "SELECT n.name, d.state, count(*) FROM deliveries d JOIN names n ON n.id = d.sink "
+        "GROUP BY d.sink, d.state ORDER BY n.name");
+    std::map<std::string, SinkStats> by;
+    while (st.step()) {
+      auto& ss = by[st.text(0)];
+      ss.sink = st.text(0);
+      std::int64_t n = st.i64(2);
+      if (st.i64(1) == kDead) ss.dead += n;
+      else ss.pending += n;
+      if (st.i64(1) == kLeased) ss.leased += n;
+    }
+    for (auto& [name, ss] : by) {
+      auto o = db_->prepare("SELECT min(since) FROM deliveries WHERE sink=?1 AND state < 2");
+      o.bind(1, nameId(name));
+      if (o.step() && !o.isNull(0)) ss.oldest_pending_ms = o.i64(0);
+      s.sinks.push_back(ss);
+    }
+  });
+  return s;
+}
+
+std::string SqliteQueue::whereClause(const Selector& sel, std::vector<std::string>& binds) {
+  std::string w = " WHERE 1=1";
+  if (sel.state == "pending") w += " AND d.state=0";
+  else if (sel.state == "leased") w += " AND d.state=1";
+  else if (sel.state == "dead") w += " AND d.state=2";
+  else if (sel.state != "any") throw std::invalid_argument("unknown state " + sel.state);
+  if (sel.sink) {
+    binds.push_back(*sel.sink);
+    w += " AND n.name=?" + std::to_string(binds.size());
+  }
+  if (sel.event_id) {
+    binds.push_back(*sel.event_id);
+    w += " AND e.id=?" + std::to_string(binds.size());
+  }
+  return w;
+}
+
+std::vector<DeliveryRow> SqliteQueue::list(const Selector& sel) {
+  std::vector<DeliveryRow> rows;
+  runSync([&] {
+    std::vector<std::string> binds;
+    std::string sql =
+        "SELECT d.seq, n.name, d.state, d.attempts, d.due, d.since, e.id, e.body, "
+        "coalesce(d.error, '') FROM deliveries d JOIN names n ON n.id = d.sink "
+        "JOIN events e ON e.seq = d.seq" +
+        whereClause(sel, binds) + " ORDER BY d.seq LIMIT " + std::to_string(sel.limit);
+    auto st = db_->prepare(sql);
+    for (std::size_t i = 0; i < binds.size(); ++i) st.bind(static_cast<int>(i + 1), binds[i]);
+    while (st.step()) {
+      DeliveryRow r{st.i64(0), st.text(1), stateName(st.i64(2)), static_cast<int>(st.i64(3)),
+                    st.i64(4), st.i64(5), st.text(6), "", st.text(8)};
+      try {
+        r.subject = nlohmann::json::parse(st.text(7)).value("subject", "");
+      } catch (const std::exception&) {
+        r.subject = "(unreadable event)";
+      }
+      rows.push_back(std::move(r));
+    }
+  });
+  return rows;
+}
+
+std::optional<Event> SqliteQueue::event(std::int64_t seq) {
+  std::optional<Event> ev;
+  runSync([&] {
+    auto st = db_->prepare("SELECT body FROM events WHERE seq=?1");
+    st.bind(1, seq);
+    if (st.step()) ev = fromJson(nlohmann::json::parse(st.text(0)));
+  });
+  return ev;
+}
+
+std::size_t SqliteQueue::replay(const Selector& sel) {
+  std::size_t n = 0;
+  runSync([&] {
+    std::vector<std::string> binds;
+    std::string sub = "SELECT d.sink, d.seq FROM deliveries d JOIN names n ON n.id = d.sink "
+                      "JOIN events e ON e.seq = d.seq" + whereClause(sel, binds);
+    auto st = db_->prepare(
+        "UPDATE deliveries SET state=0, attempts=0, due=?" + std::to_string(binds.size() + 1) +
+        ", since=?" + std::to_string(binds.size() + 1) +
+        ", error=NULL WHERE (sink, seq) IN (" + sub + ")");
+    for (std::size_t i = 0; i < binds.size(); ++i) st.bind(static_cast<int>(i + 1), binds[i]);
+    st.bind(static_cast<int>(binds.size() + 1), clock_.nowMs());
+    st.run();
+    n = static_cast<std::size_t>(db_->changes());
+  });
+  return n;
+}
+
+std::size_t SqliteQueue::purge(const Selector& sel) {
+  std::size_t n = 0;
+  runSync([&] {
+    std::vector<std::string> binds;
+    std::string sub = "SELECT d.sink, d.seq FROM deliveries d JOIN names n ON n.id = d.sink "
+                      "JOIN events e ON e.seq = d.seq" + whereClause(sel, binds);
+    db_->exec("CREATE TEMP TABLE IF NOT EXISTS purge_set(sink INTEGER, seq INTEGER)");
+    db_->exec("DELETE FROM purge_set");
+    auto ins = db_->prepare("INSERT INTO purge_set " + sub);
+    for (std::size_t i = 0; i < binds.size(); ++i) ins.bind(static_cast<int>(i + 1), binds[i]);
+    ins.run();
+    db_->exec("DELETE FROM deliveries WHERE (sink, seq) IN (SELECT sink, seq FROM purge_set)");
+    n = static_cast<std::size_t>(db_->changes());
+    db_->exec("UPDATE events SET remaining = (SELECT count(*) FROM deliveries d "
+              "WHERE d.seq = events.seq) WHERE seq IN (SELECT seq FROM purge_set)");
+    db_->exec("DELETE FROM events WHERE remaining <= 0 AND seq IN (SELECT seq FROM purge_set)");
+  });
+  return n;
+}
+
+}  // namespace sluice

@@ -1,0 +1,72 @@
+#pragma once
+// SQLite implementation of Queue and QueueAdmin (WAL, synchronous=FULL: every commit is
+// fsync'd). One writer thread owns the connection; every operation is queued to it and all
+// operations waiting when a transaction starts share it (group commit: one fsync for many
+// callers). An operation that fails alone is retried in its own transaction so one bad batch
+// cannot fail its neighbours.
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "daemon/queue.hpp"
+
+namespace sluice {
+
+namespace sqlite {
+class Db;
+}
+
+class SqliteQueue final : public Queue, public QueueAdmin {
+ public:
+  SqliteQueue(const QueueOptions& opts, const Clock& clock);
+  ~SqliteQueue() override;  // finishes queued operations, then stops the writer
+
+  void append(RoutedBatch batch, std::function<void(CommitResult)> done) override;
+  void lease(const std::string& sink, std::size_t max, Duration lease_for,
+             std::function<void(bool, std::vector<Lease>, std::optional<std::int64_t>)> done)
+      override;
+  void settle(std::vector<Settlement> outcomes, std::function<void(bool)> done) override;
+  SourceState loadState(const std::string& source) override;
+  QueueStats stats() override;
+
+  std::vector<DeliveryRow> list(const Selector& sel) override;
+  std::optional<Event> event(std::int64_t seq) override;
+  std::size_t replay(const Selector& sel) override;
+  std::size_t purge(const Selector& sel) override;
+
+  // Transactions committed so far (for benchmarks and tests of group commit).
+  std::uint64_t commits() const;
+
+ private:
+  struct Op {
+    std::function<void()> apply;                           // runs inside the transaction
+    std::function<void(bool ok, const std::string&)> complete;  // after commit / rollback
+  };
+  void submit(Op op);
+  // Runs `fn` on the writer thread inside a transaction and waits for it.
+  void runSync(const std::function<void()>& fn);
+  void writerLoop();
+  bool runTransaction(std::deque<Op>& ops, std::string& error);
+  void migrate();
+  void maybeExpireDedup();
+  std::int64_t nameId(const std::string& name);
+  std::string whereClause(const Selector& sel, std::vector<std::string>& binds);
+
+  QueueOptions opts_;
+  const Clock& clock_;
+  std::unique_ptr<sqlite::Db> db_;
+  std::unordered_map<std::string, std::int64_t> names_;  // writer thread only
+  std::int64_t last_dedup_expiry_ms_ = 0;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Op> pending_;
+  bool stopping_ = false;
+  std::uint64_t commits_ = 0;
+  std::thread writer_;
+};
+
+}  // namespace sluice
