@@ -271,6 +271,7 @@ std::optional<Secret> MapReader::secret(const std::string& key) {
   }
   if (inlineSet) {
     auto v = scalar(key);
+    if (v) errors_.noteSecret(*v);
     return v ? std::optional<Secret>(Secret(*v)) : std::nullopt;
   }
   used_.insert(key);
@@ -285,6 +286,7 @@ std::optional<Secret> MapReader::secret(const std::string& key) {
   std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   while (!content.empty() && (content.back() == '\n' || content.back() == '\r')) content.pop_back();
   if (content.empty()) error(fileKey, "secret file " + *file + " is empty");
+  errors_.noteSecret(content);
   return Secret(std::move(content));
 }
 

@@ -29,9 +29,13 @@ class ConfigErrors {
   void add(std::string path, int line, std::string message);
   bool empty() const { return list_.empty(); }
   const std::vector<ConfigError>& list() const { return list_; }
+  // Every secret value read, so the logger can redact them wherever they would appear.
+  void noteSecret(const std::string& value) { secrets_.push_back(value); }
+  const std::vector<std::string>& secrets() const { return secrets_; }
 
  private:
   std::vector<ConfigError> list_;
+  std::vector<std::string> secrets_;
 };
 
 // A secret value: never printed; `redacted()` is what logs and `sluice check` may show.

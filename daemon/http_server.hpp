@@ -11,14 +11,15 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace sluice {
 
 struct ServerRequest {
   std::string method;   // "GET", "POST", ...
   std::string path;     // without the query string
-  std::string query;    // raw, without '?'
-  std::map<std::string, std::string> headers;  // lower-case names
+  std::string query;    // without '?'; lws 4.1 decodes it, so this is it re-encoded, '&'-joined
+  std::map<std::string, std::string> headers;  // lower-case names (see custom_headers)
   std::string body;
   std::string peer;     // remote address
 };
@@ -36,6 +37,9 @@ using ServerHandler = std::function<void(const ServerRequest&, Responder)>;
 struct HttpServerOptions {
   std::string listen = "127.0.0.1:8787";  // host:port; port 0 picks a free one
   std::size_t max_body = 10 << 20;
+  // lws 4.1 can look up a header it does not know only by name (it cannot list them), so
+  // non-standard headers to copy into ServerRequest::headers are named here, e.g. "x-amz-id".
+  std::vector<std::string> custom_headers;
 };
 
 class HttpServer {

@@ -1,2 +1,4 @@
-#include <cstdio>
-int main() { std::puts("sluice " SLUICE_VERSION); }
+// sluice: storage events in, durable at-least-once deliveries out. See README.md.
+#include "daemon/cli.hpp"
+
+int main(int argc, char** argv) { return sluice::cliMain(argc, argv); }

@@ -1,0 +1,42 @@
+#pragma once
+// Building local-file events and walking directory trees (no inotify here: pure functions over
+// the file system, shared by the watcher and the reconciliation scan).
+//
+// Identity: a file version is its fingerprint "inode:mtime_ns:size"; the event id is
+// eventId(source name, path, fingerprint, kind), so the same version seen twice (a second
+// IN_CLOSE_WRITE, a rescan after a restart) has the same id and the queue drops the repeat.
+#include <sys/stat.h>
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "connectors/local/local_config.hpp"
+#include "daemon/event.hpp"
+
+namespace sluice::connectors::local {
+
+std::string fingerprint(const struct stat& st);
+
+struct EventBuilder {
+  const LocalSpec& spec;
+  std::string source_uri;  // file://host/abs/root
+
+  // created / removed / moved: `st` when the file could be examined, `fp` its fingerprint
+  // (for removed: the last one known). `note` says why details are missing.
+  Event make(EventType type, const std::string& path, const std::optional<struct stat>& st,
+             const std::string& fp, nlohmann::json native, std::int64_t now_ms,
+             const std::optional<std::string>& previous = std::nullopt,
+             const std::optional<std::string>& note = std::nullopt) const;
+};
+
+// Walks `root` (not following symlinks), calling `file(path, stat)` for regular files and
+// `dir(path)` for directories (before descending). Ignored names are skipped; unreadable
+// directories are reported through `error(path, errno)` and skipped.
+void walk(const std::string& root, bool recursive, const std::vector<std::string>& ignore,
+          const std::function<void(const std::string&, const struct stat&)>& file,
+          const std::function<void(const std::string&)>& dir,
+          const std::function<void(const std::string&, int)>& error);
+
+}  // namespace sluice::connectors::local

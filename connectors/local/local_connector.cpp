@@ -1,0 +1,420 @@
+#include "connectors/local/local_connector.hpp"
+
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <unordered_set>
+
+#include <spdlog/spdlog.h>
+
+#include "daemon/health.hpp"
+#include "daemon/metrics.hpp"
+
+namespace sluice::connectors::local {
+namespace {
+
+constexpr std::uint32_t kMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
+                                IN_CREATE | IN_DELETE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK;
+constexpr std::size_t kBatchEntries = 1024;
+constexpr std::size_t kMaxPending = 16384;  // stop reading inotify beyond this (backpressure)
+constexpr auto kDegradedRescan = std::chrono::seconds(60);
+
+nlohmann::json maskNames(std::uint32_t m) {
+  static const std::pair<std::uint32_t, const char*> kNames[] = {
+      {IN_CLOSE_WRITE, "IN_CLOSE_WRITE"}, {IN_MOVED_FROM, "IN_MOVED_FROM"},
+      {IN_MOVED_TO, "IN_MOVED_TO"},       {IN_CREATE, "IN_CREATE"},
+      {IN_DELETE, "IN_DELETE"},           {IN_ISDIR, "IN_ISDIR"}};
+  auto out = nlohmann::json::array();
+  for (auto& [bit, name] : kNames)
+    if (m & bit) out.push_back(name);
+  return out;
+}
+
+std::string hostName() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+  return buf;
+}
+
+std::string readProc(const char* path) {
+  std::ifstream in(path);
+  std::string v;
+  std::getline(in, v);
+  return v.empty() ? "?" : v;
+}
+
+bool under(const std::string& path, const std::string& dir) {
+  return path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 && path[dir.size()] == '/';
+}
+
+}  // namespace
+
+std::unique_ptr<Connector> LocalSpec::create(ConnectorContext& ctx) const {
+  std::error_code ec;
+  std::string abs = std::filesystem::absolute(path, ec).lexically_normal().string();
+  while (abs.size() > 1 && abs.back() == '/') abs.pop_back();
+  struct stat st {};
+  if (ec || stat(abs.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    throw std::runtime_error("source " + name + ": " + abs + " is not a directory (" +
+                             (ec ? ec.message() : std::strerror(errno)) + ")");
+  return std::make_unique<LocalConnector>(*this, ctx, abs);
+}
+
+LocalConnector::LocalConnector(const LocalSpec& spec, ConnectorContext& ctx, std::string root)
+    : spec_(spec),
+      ctx_(ctx),
+      root_(std::move(root)),
+      builder_{spec, "file://" + hostName() + root_},
+      health_key_("source:" + spec.name),
+      retry_timer_(ctx.io),
+      rescan_timer_(ctx.io),
+      overflows_(ctx.metrics.counter("sluice_local_overflows_total",
+                                     "inotify queue overflows (each triggers a rescan)",
+                                     {{"source", spec.name}})),
+      scans_(ctx.metrics.counter("sluice_local_scans_total", "reconciliation scans",
+                                 {{"source", spec.name}})) {}
+
+LocalConnector::~LocalConnector() {
+  if (stream_) {
+    boost::system::error_code ec;
+    stream_->close(ec);
+  } else if (fd_ >= 0) {
+    ::close(fd_);
+  }
+}
+
+void LocalConnector::loadIndex() {
+  index_ = ctx_.intake.loadState(spec_.name).index;
+  loaded_ = true;
+}
+
+void LocalConnector::start() {
+  running_ = true;
+  if (!loaded_) loadIndex();
+  fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (fd_ < 0)
+    throw std::runtime_error("source " + spec_.name + ": inotify_init1: " + std::strerror(errno) +
+                             " (raise fs.inotify.max_user_instances)");
+  stream_ = std::make_unique<boost::asio::posix::stream_descriptor>(ctx_.io, fd_);
+  ctx_.health.set(health_key_, HealthState::Ok);
+  scan(root_, "startup");  // adds the watches first, directory by directory, then lists
+  arm();
+  schedulePeriodicScan();
+  ctx_.log->info("source {}: watching {} ({} directories, {} known files)", spec_.name, root_,
+                 wds_.size(), index_.size());
+}
+
+void LocalConnector::stop() {
+  running_ = false;
+  retry_timer_.cancel();
+  rescan_timer_.cancel();
+  if (stream_) stream_->cancel();
+}
+
+void LocalConnector::catchUp(std::function<void(std::string)> done) {
+  if (!loaded_) loadIndex();
+  idle_waiters_.push_back(std::move(done));
+  scan(root_, "catch-up");
+}
+
+bool LocalConnector::addWatch(const std::string& dir) {
+  if (fd_ < 0 || wds_.count(dir)) return true;
+  if (spec_.max_watches && wds_.size() >= spec_.max_watches) {
+    degraded("the configured watch cap max_watches=" + std::to_string(spec_.max_watches) +
+             " is reached at " + dir + ": raise max_watches");
+    return false;
+  }
+  int wd = inotify_add_watch(fd_, dir.c_str(), kMask);
+  if (wd < 0) {
+    if (errno == ENOSPC)
+      degraded("the inotify watch limit is reached at " + dir + " (fs.inotify.max_user_watches=" +
+               readProc("/proc/sys/fs/inotify/max_user_watches") +
+               "): raise it, e.g. sysctl -w fs.inotify.max_user_watches=1048576 and persist it "
+               "in /etc/sysctl.d/");
+    else if (errno != ENOENT && errno != ENOTDIR)
+      ctx_.log->warn("source {}: cannot watch {}: {}", spec_.name, toUtf8Lossy(dir),
+                     std::strerror(errno));
+    return false;
+  }
+  dirs_[wd] = dir;
+  wds_[dir] = wd;
+  return true;
+}
+
+void LocalConnector::removeWatches(const std::string& prefix) {
+  for (auto it = wds_.begin(); it != wds_.end();) {
+    if (it->first == prefix || under(it->first, prefix)) {
+      inotify_rm_watch(fd_, it->second);
+      dirs_.erase(it->second);
+      it = wds_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void LocalConnector::degraded(const std::string& why) {
+  ctx_.health.set(health_key_, HealthState::Degraded,
+                  why + "; until then unwatched directories are rescanned every 60s");
+  if (degraded_) return;
+  degraded_ = true;
+  ctx_.log->error("source {}: degraded: {}", spec_.name, why);
+  schedulePeriodicScan();
+}
+
+void LocalConnector::schedulePeriodicScan() {
+  if (!running_) return;
+  auto every = spec_.rescan_interval.count() > 0
+                   ? std::chrono::duration_cast<std::chrono::seconds>(spec_.rescan_interval)
+                   : degraded_ ? kDegradedRescan : std::chrono::seconds(0);
+  if (every.count() <= 0) return;
+  rescan_timer_.expires_after(every);
+  rescan_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec || !running_) return;
+    scan(root_, "periodic");
+    schedulePeriodicScan();
+  });
+}
+
+void LocalConnector::scan(const std::string& subtree, const char* why) {
+  scans_.inc();
+  const bool full = subtree == root_;
+  const bool was_degraded = degraded_;
+  bool watch_failed = false;
+  std::unordered_set<std::string> seen;
+  nlohmann::json native = {{"scan", why}};
+  const std::int64_t now = ctx_.clock.nowMs();
+  walk(
+      subtree, spec_.recursive, spec_.ignore,
+      [&](const std::string& p, const struct stat& st) {
+        if (full) seen.insert(p);
+        std::string fp = fingerprint(st);
+        if (auto it = index_.find(p); it != index_.end() && it->second == fp) return;
+        record(EventType::Created, spec_.emit_created,
+               builder_.make(EventType::Created, p, st, fp, native, now), {p, fp});
+      },
+      [&](const std::string& d) {
+        if (!addWatch(d)) watch_failed = true;
+      },
+      [&](const std::string& d, int err) {
+        ctx_.log->warn("source {}: cannot list {}: {}", spec_.name, toUtf8Lossy(d),
+                       std::strerror(err));
+      });
+  if (full) {
+    std::vector<std::string> gone;
+    for (auto& [p, _] : index_)
+      if (!seen.count(p)) gone.push_back(p);
+    for (auto& p : gone) fileGone(p, native);
+    if (was_degraded && !watch_failed && fd_ >= 0) {
+      degraded_ = false;
+      ctx_.health.set(health_key_, HealthState::Ok);
+      ctx_.log->info("source {}: every directory is watched again", spec_.name);
+    }
+  }
+  flush();
+}
+
+void LocalConnector::arm() {
+  if (reading_ || !running_ || !stream_ || paused_ || pending_.size() >= kMaxPending) return;
+  reading_ = true;
+  stream_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                      [this](boost::system::error_code ec) {
+                        reading_ = false;
+                        if (ec || !running_) return;
+                        onReadable();
+                      });
+}
+
+void LocalConnector::onReadable() {
+  alignas(struct inotify_event) char buf[64 * 1024];
+  for (;;) {
+    ssize_t n = ::read(fd_, buf, sizeof buf);
+    if (n <= 0) {
+      if (n < 0 && errno != EAGAIN && errno != EINTR)
+        ctx_.log->error("source {}: inotify read: {}", spec_.name, std::strerror(errno));
+      break;
+    }
+    // Renames pair up by cookie within one read; a lone IN_MOVED_FROM is a removal.
+    std::unordered_map<std::uint32_t, std::pair<std::string, std::string>> moves;
+    for (char* p = buf; p < buf + n;) {
+      auto* ie = reinterpret_cast<struct inotify_event*>(p);
+      handle(ie, moves);
+      p += sizeof(struct inotify_event) + ie->len;
+    }
+    for (auto& [_, m] : moves) fileGone(m.first, {{"mask", {"IN_MOVED_FROM"}}});
+    if (pending_.size() >= kMaxPending) break;
+  }
+  flush();
+  arm();
+}
+
+void LocalConnector::handle(
+    const struct inotify_event* ie,
+    std::unordered_map<std::uint32_t, std::pair<std::string, std::string>>& moves) {
+  if (ie->mask & IN_Q_OVERFLOW) {
+    overflows_.inc();
+    ctx_.log->warn("source {}: inotify queue overflow; rescanning {}", spec_.name, root_);
+    scan(root_, "overflow");
+    return;
+  }
+  auto it = dirs_.find(ie->wd);
+  if (it == dirs_.end()) return;
+  if (ie->mask & IN_IGNORED) {
+    wds_.erase(it->second);
+    dirs_.erase(it);
+    return;
+  }
+  if (ie->mask & IN_DELETE_SELF) {
+    if (it->second == root_) degraded("the watched directory " + root_ + " was removed");
+    return;
+  }
+  if (ie->len == 0) return;
+  std::string name(ie->name, strnlen(ie->name, ie->len));
+  if (name.empty() || ignored(spec_.ignore, name)) return;
+  std::string path = it->second + "/" + name;
+  nlohmann::json native = {
+      {"mask", maskNames(ie->mask)}, {"cookie", ie->cookie}, {"name", toUtf8Lossy(name)}};
+  if (ie->mask & IN_ISDIR) {
+    if ((ie->mask & (IN_CREATE | IN_MOVED_TO)) && spec_.recursive) {
+      scan(path, "new-directory");  // watch first, then list: nothing created before is missed
+    } else if (ie->mask & (IN_MOVED_FROM | IN_DELETE)) {
+      removeWatches(path);
+      forgetSubtree(path, native);
+    }
+    return;
+  }
+  if (ie->mask & IN_CLOSE_WRITE) {
+    fileWritten(path, native);
+  } else if (ie->mask & IN_MOVED_FROM) {
+    auto known = index_.find(path);
+    moves[ie->cookie] = {path, known == index_.end() ? "" : known->second};
+  } else if (ie->mask & IN_MOVED_TO) {
+    auto m = moves.find(ie->cookie);
+    if (m != moves.end()) {
+      fileMoved(m->second.first, m->second.second, path, native);
+      moves.erase(m);
+    } else {
+      fileWritten(path, native);
+    }
+  } else if (ie->mask & IN_DELETE) {
+    fileGone(path, native);
+  }
+}
+
+void LocalConnector::fileWritten(const std::string& path, const nlohmann::json& native) {
+  const std::int64_t now = ctx_.clock.nowMs();
+  struct stat st {};
+  if (lstat(path.c_str(), &st) != 0) {
+    // Gone before we could look: still delivered, with what is known and why.
+    int err = errno;
+    bool known = index_.count(path) > 0;
+    record(EventType::Created, spec_.emit_created,
+           builder_.make(EventType::Created, path, std::nullopt, "vanished@" + std::to_string(now),
+                         native, now, std::nullopt,
+                         std::string("the file could not be examined: ") + std::strerror(err)),
+           {path, std::nullopt});
+    if (!known) index_.erase(path);
+    return;
+  }
+  if (!S_ISREG(st.st_mode)) return;
+  std::string fp = fingerprint(st);
+  if (auto it = index_.find(path); it != index_.end() && it->second == fp) return;
+  record(EventType::Created, spec_.emit_created,
+         builder_.make(EventType::Created, path, st, fp, native, now), {path, fp});
+}
+
+void LocalConnector::fileGone(const std::string& path, const nlohmann::json& native) {
+  auto it = index_.find(path);
+  if (it == index_.end()) return;  // never announced (ignored, or removed while being written)
+  std::string fp = it->second;
+  record(EventType::Removed, spec_.emit_removed,
+         builder_.make(EventType::Removed, path, std::nullopt, fp, native, ctx_.clock.nowMs()),
+         {path, std::nullopt});
+}
+
+void LocalConnector::fileMoved(const std::string& from, const std::string& old_fp,
+                               const std::string& to, const nlohmann::json& native) {
+  struct stat st {};
+  if (old_fp.empty() || !spec_.emit_moved || lstat(to.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    fileGone(from, native);
+    fileWritten(to, native);
+    return;
+  }
+  std::string fp = fingerprint(st);
+  pending_.push_back({std::nullopt, {from, std::nullopt}});
+  index_.erase(from);
+  record(EventType::Moved, true,
+         builder_.make(EventType::Moved, to, st, fp, native, ctx_.clock.nowMs(), from), {to, fp});
+}
+
+void LocalConnector::forgetSubtree(const std::string& prefix, const nlohmann::json& native) {
+  std::vector<std::string> gone;
+  for (auto& [p, _] : index_)
+    if (under(p, prefix)) gone.push_back(p);
+  for (auto& p : gone) fileGone(p, native);
+}
+
+void LocalConnector::record(EventType, bool selected, Event ev, IndexUpdate idx) {
+  if (idx.fingerprint) index_[idx.key] = *idx.fingerprint;
+  else index_.erase(idx.key);
+  pending_.push_back({selected ? std::optional<Event>(std::move(ev)) : std::nullopt, std::move(idx)});
+  if (pending_.size() % kBatchEntries == 0) flush();  // long scans commit as they go
+}
+
+void LocalConnector::flush() {
+  if (committing_ || paused_) return;
+  if (pending_.empty()) {
+    notifyIdle();
+    return;
+  }
+  Batch b;
+  b.source = spec_.name;
+  const std::size_t n = std::min(kBatchEntries, pending_.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    if (pending_[i].event) b.events.push_back(*pending_[i].event);
+    b.index.push_back(pending_[i].index);
+  }
+  committing_ = true;
+  ctx_.intake.commit(std::move(b), [this, n](CommitResult r) {
+    committing_ = false;
+    if (r.ok) {
+      pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+      if (failures_ > 0) ctx_.log->info("source {}: queue writable again, intake resumed", spec_.name);
+      failures_ = 0;
+      flush();
+      arm();
+      return;
+    }
+    if (failures_++ == 0)
+      ctx_.log->error("source {}: commit failed ({}); intake paused, {} changes held, retrying",
+                      spec_.name, r.error, pending_.size());
+    if (!running_) {  // `sluice once`: report instead of waiting for space
+      auto waiters = std::move(idle_waiters_);
+      idle_waiters_.clear();
+      for (auto& w : waiters) w("queue commit failed: " + r.error);
+      return;
+    }
+    paused_ = true;
+    retry_timer_.expires_after(std::chrono::milliseconds(250 << std::min(failures_, 7)));
+    retry_timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      paused_ = false;
+      flush();
+      arm();
+    });
+  });
+}
+
+void LocalConnector::notifyIdle() {
+  if (committing_ || !pending_.empty() || idle_waiters_.empty()) return;
+  auto waiters = std::move(idle_waiters_);
+  idle_waiters_.clear();
+  for (auto& w : waiters) w("");
+}
+
+}  // namespace sluice::connectors::local

@@ -1,0 +1,88 @@
+#pragma once
+// The local file-system source: inotify over a directory tree, reconciled against the files
+// the queue already knows (the source index) on start-up, after IN_Q_OVERFLOW and, when
+// configured or degraded, periodically.
+//
+// Invariants:
+//  - "created" = IN_CLOSE_WRITE or IN_MOVED_TO of a regular file (never IN_CREATE: the file
+//    may still be written). New directories are watched first, then scanned, so files created
+//    before the watch existed are not missed.
+//  - Every event is committed together with the index update it implies; the in-memory index
+//    mirrors what was emitted, and a failed commit is retried (intake pauses), never dropped.
+//  - One commit in flight at a time, so batches are committed in the order of the changes.
+#include <sys/inotify.h>
+#include <sys/stat.h>
+
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "connectors/local/file_events.hpp"
+#include "connectors/local/local_config.hpp"
+
+namespace sluice {
+class Counter;
+}
+
+namespace sluice::connectors::local {
+
+class LocalConnector final : public Connector {
+ public:
+  LocalConnector(const LocalSpec& spec, ConnectorContext& ctx, std::string root);
+  ~LocalConnector() override;
+  void start() override;
+  void stop() override;
+  void catchUp(std::function<void(std::string)> done) override;
+
+ private:
+  struct Entry {
+    std::optional<Event> event;  // nullopt: an index update alone (an unselected event type)
+    IndexUpdate index;
+  };
+  void loadIndex();
+  void scan(const std::string& subtree, const char* why);
+  void addWatches(const std::string& dir);
+  bool addWatch(const std::string& dir);
+  void removeWatches(const std::string& dir_prefix);
+  void forgetSubtree(const std::string& prefix, const nlohmann::json& native);
+  void arm();
+  void onReadable();
+  void handle(const struct inotify_event* ie,
+              std::unordered_map<std::uint32_t, std::pair<std::string, std::string>>& moves);
+  void fileWritten(const std::string& path, const nlohmann::json& native);
+  void fileGone(const std::string& path, const nlohmann::json& native);
+  void fileMoved(const std::string& from, const std::string& fp, const std::string& to,
+                 const nlohmann::json& native);
+  void record(EventType type, bool selected, Event ev, IndexUpdate idx);
+  void flush();
+  void degraded(const std::string& why);
+  void schedulePeriodicScan();
+  void notifyIdle();
+
+  const LocalSpec& spec_;
+  ConnectorContext& ctx_;
+  std::string root_;
+  EventBuilder builder_;
+  std::string health_key_;
+  int fd_ = -1;
+  std::unique_ptr<boost::asio::posix::stream_descriptor> stream_;
+  boost::asio::steady_timer retry_timer_, rescan_timer_;
+  std::unordered_map<int, std::string> dirs_;          // wd → directory
+  std::unordered_map<std::string, int> wds_;           // directory → wd
+  std::unordered_map<std::string, std::string> index_; // path → fingerprint (as committed/pending)
+  std::deque<Entry> pending_;
+  bool loaded_ = false, running_ = false, committing_ = false, paused_ = false, reading_ = false;
+  bool degraded_ = false;
+  int failures_ = 0;
+  std::vector<std::function<void(std::string)>> idle_waiters_;
+  std::string last_error_;
+  Counter& overflows_;
+  Counter& scans_;
+};
+
+}  // namespace sluice::connectors::local

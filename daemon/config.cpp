@@ -1,0 +1,195 @@
+#include "daemon/config.hpp"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "daemon/registry.hpp"
+
+namespace sluice {
+namespace {
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string out;
+  for (auto& s : v) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+void checkListen(MapReader& m, const std::string& listen) {
+  if (listen.empty()) return;
+  auto colon = listen.rfind(':');
+  bool ok = colon != std::string::npos && colon + 1 < listen.size();
+  if (ok) {
+    auto port = listen.substr(colon + 1);
+    ok = port.size() <= 5 && port.find_first_not_of("0123456789") == std::string::npos &&
+         std::stoi(port) <= 65535;
+  }
+  if (!ok) m.error("listen", "must be host:port like 127.0.0.1:8787 (or \"\" to disable)");
+}
+
+RouteFilter parseFilter(MapReader f) {
+  RouteFilter out;
+  for (auto& t : f.stringList("types")) {
+    if (auto et = eventTypeFromString(t)) out.types.push_back(*et);
+    else f.error("types", "unknown event type \"" + t + "\" (created, removed, moved, attributes, gap)");
+  }
+  out.prefix = f.stringList("prefix");
+  out.suffix = f.stringList("suffix");
+  if (f.has("min_size")) out.min_size = static_cast<std::int64_t>(f.size("min_size", 0));
+  if (f.has("max_size")) out.max_size = static_cast<std::int64_t>(f.size("max_size", 0));
+  f.finish();
+  return out;
+}
+
+// Iterates a list of plugin mappings, reading and checking the common `name` and `type`.
+// `parse` gets the reader, the name and the type, and returns whether the entry was accepted.
+void forEachPlugin(YAML::Node list, const std::string& what, ConfigErrors& errors,
+                   const std::function<void(MapReader&, const std::string&, const std::string&)>& parse) {
+  if (!list.IsDefined() || list.IsNull()) return;
+  if (!list.IsSequence()) {
+    errors.add(what, lineOf(list), "must be a list");
+    return;
+  }
+  std::set<std::string> seen;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    MapReader m(list[i], what + "[" + std::to_string(i) + "]", errors);
+    std::string name = m.requiredString("name");
+    std::string type = m.requiredString("type");
+    if (!name.empty() && !validName(name)) m.error("name", "must match [a-z0-9_-]+");
+    if (!name.empty() && !seen.insert(name).second)
+      m.error("name", "duplicate name \"" + name + "\"");
+    if (!type.empty()) parse(m, name, type);
+  }
+}
+
+void parseRoutes(MapReader& top, Config& cfg, ConfigErrors& errors) {
+  auto list = top.node("routes");
+  if (!list.IsDefined() || list.IsNull()) {
+    if (!cfg.sources.empty()) top.error("routes", "is required: no route sends events anywhere");
+    return;
+  }
+  if (!list.IsSequence()) {
+    top.error("routes", "must be a list");
+    return;
+  }
+  std::set<std::string> sources, sinks, routed;
+  for (auto& s : cfg.sources) sources.insert(s->name);
+  for (auto& s : cfg.sinks) sinks.insert(s->name);
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    MapReader m(list[i], "routes[" + std::to_string(i) + "]", errors);
+    Route r;
+    r.from = m.stringList("from");
+    r.to = m.stringList("to");
+    if (r.from.empty()) m.error("from", "is required: name at least one source");
+    if (r.to.empty()) m.error("to", "is required: name at least one sink");
+    for (auto& f : r.from) {
+      if (!sources.count(f)) m.error("from", "unknown source \"" + f + "\"");
+      routed.insert(f);
+    }
+    for (auto& t : r.to)
+      if (!sinks.count(t)) m.error("to", "unknown sink \"" + t + "\"");
+    r.filter = parseFilter(m.map("filter"));
+    m.finish();
+    cfg.routes.push_back(std::move(r));
+  }
+  for (auto& s : cfg.sources)
+    if (!routed.count(s->name))
+      top.error("sources", "source \"" + s->name + "\" is not named by any route");
+}
+
+LoadResult parseNode(const YAML::Node& root, const std::string& origin) {
+  ConfigErrors errors;
+  auto cfg = std::make_unique<Config>();
+  cfg->file = origin;
+  MapReader top(root, "", errors);
+  if (!root.IsMap()) {
+    errors.add("", lineOf(root), "the config must be a YAML mapping");
+    return {nullptr, errors.list()};
+  }
+  cfg->state_dir = top.string("state_dir", "./state");
+  {
+    auto log = top.map("log");
+    cfg->log.level = log.choice("level", {"trace", "debug", "info", "warn", "error"}, "info");
+    cfg->log.format = log.choice("format", {"text", "json"}, "text");
+    log.finish();
+  }
+  {
+    auto http = top.map("http");
+    cfg->http.listen = http.string("listen", "127.0.0.1:8787");
+    checkListen(http, cfg->http.listen);
+    cfg->http.ingress_token = http.secret("ingress_token");
+    http.finish();
+  }
+  {
+    auto d = top.map("delivery");
+    cfg->delivery = parseDeliveryPolicy(d, DeliveryPolicy{});
+    d.finish();
+  }
+  cfg->dedup_horizon = top.duration("dedup_horizon", cfg->dedup_horizon);
+  {
+    auto q = top.map("queue");
+    cfg->queue_max_size = q.size("max_size", 0);
+    q.finish();
+  }
+  forEachPlugin(top.node("sources"), "sources", errors,
+                [&](MapReader& m, const std::string& name, const std::string& type) {
+                  auto parser = findConnector(type);
+                  if (!parser) {
+                    m.error("type", "unknown source type \"" + type +
+                                        "\" (known: " + joined(connectorTypes()) + ")");
+                    return;
+                  }
+                  auto spec = parser(m);
+                  spec->name = name;
+                  spec->type = type;
+                  cfg->sources.push_back(std::move(spec));
+                });
+  forEachPlugin(top.node("sinks"), "sinks", errors,
+                [&](MapReader& m, const std::string& name, const std::string& type) {
+                  auto parser = findSink(type);
+                  if (!parser) {
+                    m.error("type", "unknown sink type \"" + type +
+                                        "\" (known: " + joined(sinkTypes()) + ")");
+                    return;
+                  }
+                  // Policy keys first, so that the plugin's finish() counts them as used.
+                  DeliveryPolicy policy = parseDeliveryPolicy(m, cfg->delivery);
+                  auto spec = parser(m);
+                  spec->name = name;
+                  spec->type = type;
+                  spec->policy = policy;
+                  cfg->sinks.push_back(std::move(spec));
+                });
+  parseRoutes(top, *cfg, errors);
+  top.finish();
+  cfg->secrets = errors.secrets();
+  if (!errors.empty()) return {nullptr, errors.list()};
+  return {std::move(cfg), {}};
+}
+
+}  // namespace
+
+bool validName(const std::string& name) {
+  if (name.empty()) return false;
+  for (char c : name)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return false;
+  return true;
+}
+
+LoadResult parseConfig(const std::string& yaml, const std::string& origin) {
+  try {
+    return parseNode(YAML::Load(yaml), origin);
+  } catch (const YAML::Exception& e) {
+    return {nullptr, {{"", e.mark.line >= 0 ? e.mark.line + 1 : 0, "YAML syntax: " + e.msg}}};
+  }
+}
+
+LoadResult loadConfig(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return {nullptr, {{"", 0, "cannot read config file " + file}}};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parseConfig(ss.str(), file);
+}
+
+}  // namespace sluice

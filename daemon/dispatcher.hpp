@@ -1,0 +1,77 @@
+#pragma once
+// Moves deliveries from the queue to the sinks: lease → deliver → done / retry / dead.
+//
+// Invariants:
+//  - Per sink at most policy.concurrency deliveries are in flight; leases are taken only for
+//    free slots (a lease counts an attempt).
+//  - Every outcome is settled in the queue: Retry becomes dead once max_attempts or max_age is
+//    reached (with the reason); otherwise it is due again after backoff (full jitter) or the
+//    receiver's Retry-After, whichever is later.
+//  - stop(): no new leases; in-flight deliveries may finish until the deadline, then sinks
+//    abort them and they are released (Retry, due now). `done` runs after every settlement.
+//  - All methods run on the io_context thread.
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "daemon/clock.hpp"
+#include "daemon/health.hpp"
+#include "daemon/metrics.hpp"
+#include "daemon/queue.hpp"
+#include "daemon/sink.hpp"
+
+namespace spdlog {
+class logger;
+}
+
+namespace sluice {
+
+class Dispatcher {
+ public:
+  Dispatcher(boost::asio::io_context& io, Queue& queue, Metrics& metrics, Health& health,
+             const Clock& clock, std::shared_ptr<spdlog::logger> log);
+  ~Dispatcher();
+
+  void add(const std::string& name, Sink& sink, const DeliveryPolicy& policy);
+  void start();
+  // New deliveries were committed for `sink`: look now instead of at the next due time.
+  void wake(const std::string& sink);
+  // Graceful stop (see invariants).
+  void stop(std::chrono::milliseconds deadline, std::function<void()> done);
+  // `sluice once`: calls `done` when no sink has a due delivery left and nothing is in flight.
+  void whenDrained(std::function<void()> done);
+
+ private:
+  struct Worker;
+  void pump(Worker& w);
+  void startDelivery(Worker& w, Lease lease);
+  void finish(Worker& w, const Lease& lease, DeliveryResult r,
+              std::chrono::steady_clock::time_point started);
+  void settle(Worker& w, Settlement s);
+  void schedule(Worker& w, std::optional<std::int64_t> next_due_ms);
+  void checkDrained();
+  void checkStopped();
+
+  boost::asio::io_context& io_;
+  Queue& queue_;
+  Metrics& metrics_;
+  Health& health_;
+  const Clock& clock_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::mt19937_64 rng_;
+  std::map<std::string, std::unique_ptr<Worker>> workers_;
+  bool started_ = false, stopping_ = false;
+  std::size_t settling_ = 0;
+  std::unique_ptr<boost::asio::steady_timer> deadline_;
+  std::function<void()> on_stopped_;
+  std::vector<std::function<void()>> drained_waiters_;
+};
+
+}  // namespace sluice

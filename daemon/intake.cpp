@@ -1,0 +1,59 @@
+#include "daemon/intake.hpp"
+
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+namespace sluice {
+
+QueueIntake::QueueIntake(boost::asio::io_context& io, Queue& queue, const Router& router,
+                         Metrics& metrics, Health& health, std::shared_ptr<spdlog::logger> log,
+                         NewWork on_new_work)
+    : io_(io),
+      queue_(queue),
+      router_(router),
+      metrics_(metrics),
+      health_(health),
+      log_(std::move(log)),
+      on_new_work_(std::move(on_new_work)),
+      failures_(metrics.counter("sluice_queue_commit_failures_total",
+                                "batches the queue could not commit (retried by the source)")) {
+  metrics_.counter("sluice_events_dropped_total", "events lost by sluice (must stay 0)");
+}
+
+void QueueIntake::commit(Batch batch, std::function<void(CommitResult)> done) {
+  RoutedBatch rb;
+  std::set<std::string> sinks;
+  for (auto& ev : batch.events) {
+    rb.sinks.push_back(router_.sinksFor(batch.source, ev));
+    sinks.insert(rb.sinks.back().begin(), rb.sinks.back().end());
+  }
+  const std::string source = batch.source;
+  const std::size_t received = batch.events.size();
+  rb.batch = std::move(batch);
+  queue_.append(std::move(rb), [this, source, received, sinks = std::move(sinks),
+                                done = std::move(done)](CommitResult r) mutable {
+    boost::asio::post(io_, [this, source, received, sinks = std::move(sinks),
+                            done = std::move(done), r = std::move(r)] {
+      Labels l{{"source", source}};
+      if (r.ok) {
+        metrics_.counter("sluice_events_received_total", "events read from sources", l).inc(received);
+        metrics_.counter("sluice_events_committed_total", "new events stored durably", l).inc(r.committed);
+        metrics_.counter("sluice_events_deduplicated_total",
+                         "events already seen within the dedup horizon", l).inc(r.deduplicated);
+        metrics_.counter("sluice_events_unrouted_total", "new events no route wanted", l).inc(r.unrouted);
+        if (health_.state("queue") != HealthState::Ok) {
+          health_.set("queue", HealthState::Ok);
+          log_->info("queue: commits succeed again");
+        }
+        if (r.committed > 0 && on_new_work_) on_new_work_(sinks);
+      } else {
+        failures_.inc();
+        health_.set("queue", HealthState::Failed,
+                    "the queue cannot commit (" + r.error + "): sources are paused until it can");
+      }
+      done(r);
+    });
+  });
+}
+
+}  // namespace sluice

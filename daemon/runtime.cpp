@@ -1,0 +1,208 @@
+#include "daemon/runtime.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+
+#include "daemon/dispatcher.hpp"
+#include "daemon/health.hpp"
+#include "daemon/http_client.hpp"
+#include "daemon/http_server.hpp"
+#include "daemon/intake.hpp"
+#include "daemon/metrics.hpp"
+#include "daemon/queue_sqlite.hpp"
+#include "daemon/router.hpp"
+#include "daemon/status_pages.hpp"
+
+namespace sluice {
+
+int lockStateDir(const std::string& state_dir) {
+  std::filesystem::create_directories(state_dir);
+  std::string path = state_dir + "/lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    throw std::runtime_error("another sluice process uses " + state_dir + " (" + path +
+                             " is locked)");
+  }
+  return fd;
+}
+
+struct Runtime::Parts {
+  int lock_fd = -1;
+  boost::asio::io_context io;
+  Metrics metrics;
+  Health health;
+  std::unique_ptr<SqliteQueue> queue;
+  std::unique_ptr<Router> router;
+  std::unique_ptr<HttpClient> http;
+  std::vector<std::unique_ptr<Sink>> sinks;
+  std::unique_ptr<Dispatcher> dispatcher;
+  std::unique_ptr<QueueIntake> intake;
+  std::vector<std::unique_ptr<Connector>> connectors;
+  std::vector<std::unique_ptr<ConnectorContext>> connector_contexts;
+  std::vector<std::unique_ptr<SinkContext>> sink_contexts;
+  std::unique_ptr<HttpServer> server;
+  std::unique_ptr<StatsCache> stats;
+  ~Parts() {
+    server.reset();      // no more scrapes into the parts below
+    connectors.clear();
+    dispatcher.reset();
+    sinks.clear();
+    http.reset();
+    queue.reset();       // drains the writer: every commit finishes before the lock is released
+    if (lock_fd >= 0) ::close(lock_fd);
+  }
+};
+
+Runtime::Runtime(const Config& cfg, std::shared_ptr<spdlog::logger> log, const Clock& clock)
+    : cfg_(cfg), log_(std::move(log)), clock_(clock), p_(std::make_unique<Parts>()) {}
+
+Runtime::~Runtime() = default;
+
+void Runtime::build(bool daemon) {
+  auto& p = *p_;
+  const std::string state = cfg_.state_dir.string();
+  p.lock_fd = lockStateDir(state);
+  QueueOptions qo;
+  qo.path = state + "/queue.db";
+  qo.dedup_horizon = cfg_.dedup_horizon;
+  qo.max_bytes = cfg_.queue_max_size;
+  p.queue = openSqliteQueue(qo, clock_);
+  p.health.set("queue", HealthState::Ok);
+  p.router = std::make_unique<Router>(cfg_.routes);
+  p.http = std::make_unique<HttpClient>(p.io);
+  p.dispatcher = std::make_unique<Dispatcher>(p.io, *p.queue, p.metrics, p.health, clock_, log_);
+  for (auto& spec : cfg_.sinks) {
+    p.sink_contexts.push_back(std::make_unique<SinkContext>(
+        SinkContext{p.io, *p.http, p.metrics, p.health, clock_, cfg_.state_dir, log_}));
+    p.sinks.push_back(spec->create(*p.sink_contexts.back()));
+    p.dispatcher->add(spec->name, *p.sinks.back(), spec->policy);
+  }
+  p.intake = std::make_unique<QueueIntake>(
+      p.io, *p.queue, *p.router, p.metrics, p.health, log_,
+      [d = p.dispatcher.get()](const std::set<std::string>& sinks) {
+        for (auto& s : sinks) d->wake(s);
+      });
+  for (auto& spec : cfg_.sources) {
+    p.connector_contexts.push_back(std::make_unique<ConnectorContext>(
+        ConnectorContext{p.io, *p.intake, p.metrics, p.health, clock_, log_}));
+    p.connectors.push_back(spec->create(*p.connector_contexts.back()));
+  }
+  std::vector<std::string> sink_names;
+  for (auto& spec : cfg_.sinks) sink_names.push_back(spec->name);
+  p.stats = std::make_unique<StatsCache>(*p.queue, clock_, sink_names);
+  addQueueMetrics(p.metrics, *p.stats, clock_);
+  if (daemon && !cfg_.http.listen.empty()) {
+    p.server = std::make_unique<HttpServer>(HttpServerOptions{cfg_.http.listen});
+    addStatusRoutes(*p.server, p.metrics, p.health, *p.stats);
+    p.server->start();
+    log_->info("http: listening on {}", cfg_.http.listen);
+  }
+}
+
+int Runtime::run() {
+  build(true);
+  auto& p = *p_;
+  for (auto& c : p.connectors) c->start();
+  p.dispatcher->start();
+
+  boost::asio::signal_set signals(p.io, SIGTERM, SIGINT, SIGHUP);
+  bool stopping = false;
+  std::function<void()> wait_signal;
+  wait_signal = [&] {
+    signals.async_wait([&](boost::system::error_code ec, int sig) {
+      if (ec) return;
+      if (sig == SIGHUP) {
+        log_->warn("SIGHUP: live reload is not supported yet; restart sluice to apply a new config");
+        wait_signal();
+        return;
+      }
+      if (stopping) return;
+      stopping = true;
+      log_->info("signal {}: stopping intake, finishing in-flight deliveries", sig);
+      sd_notify(0, "STOPPING=1");
+      for (auto& c : p.connectors) c->stop();
+      auto drain = std::min<std::chrono::milliseconds>(cfg_.delivery.timeout, std::chrono::seconds(30));
+      p.dispatcher->stop(drain, [&] {
+        signals.cancel();
+        p.io.stop();
+      });
+    });
+  };
+  wait_signal();
+
+  // systemd: READY once the queue is open and the server listens; watchdog and status pings.
+  boost::asio::steady_timer ping(p.io);
+  std::uint64_t watchdog_usec = 0;
+  bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
+  auto interval = watchdog ? std::chrono::microseconds(watchdog_usec / 2) : std::chrono::microseconds(10'000'000);
+  std::function<void()> tick = [&] {
+    auto s = p.stats->get();
+    std::int64_t pending = 0;
+    for (auto& ss : s.sinks) pending += ss.pending;
+    std::string status = "STATUS=" + std::to_string(pending) + " deliveries pending";
+    sd_notify(0, (watchdog ? "WATCHDOG=1\n" + status : status).c_str());
+    ping.expires_after(interval);
+    ping.async_wait([&](boost::system::error_code ec) {
+      if (!ec) tick();
+    });
+  };
+  sd_notify(0, "READY=1");
+  tick();
+  log_->info("sluice {} running: {} sources, {} sinks, state in {}", SLUICE_VERSION,
+             cfg_.sources.size(), cfg_.sinks.size(), cfg_.state_dir.string());
+  p.io.run();
+  log_->info("stopped");
+  return 0;
+}
+
+int Runtime::once() {
+  build(false);
+  auto& p = *p_;
+  std::size_t waiting = p.connectors.size();
+  std::vector<std::string> errors;
+  bool drained = false;
+  auto deliver = [&] {
+    p.dispatcher->start();
+    p.dispatcher->whenDrained([&] {
+      drained = true;
+      p.io.stop();
+    });
+  };
+  for (std::size_t i = 0; i < p.connectors.size(); ++i) {
+    p.connectors[i]->catchUp([&, i](std::string error) {
+      if (!error.empty()) errors.push_back(cfg_.sources[i]->name + ": " + error);
+      if (--waiting == 0) deliver();
+    });
+  }
+  if (p.connectors.empty()) deliver();
+  p.io.run();
+  auto s = p.queue->stats();
+  std::int64_t pending = 0;
+  for (auto& ss : s.sinks) {
+    pending += ss.pending;
+    if (ss.pending || ss.dead)
+      std::fprintf(stderr, "sink %s: %lld pending, %lld dead\n", ss.sink.c_str(),
+                   static_cast<long long>(ss.pending), static_cast<long long>(ss.dead));
+  }
+  for (auto& e : errors) std::fprintf(stderr, "source %s\n", e.c_str());
+  if (!drained || pending > 0 || !errors.empty()) {
+    std::fprintf(stderr, "sluice once: %lld deliveries still pending\n",
+                 static_cast<long long>(pending));
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace sluice

@@ -1,0 +1,39 @@
+#pragma once
+// Wires one process together from a validated Config: state-dir lock, queue, sinks,
+// dispatcher, connectors, HTTP server, signals and systemd notifications.
+//
+// Two modes with the same state: run() follows the sources until SIGTERM/SIGINT (then stops
+// intake, lets in-flight deliveries finish up to the drain deadline, releases the rest and
+// exits 0); once() catches up from the saved state, delivers what is due, and exits.
+#include <memory>
+#include <string>
+
+#include "daemon/clock.hpp"
+#include "daemon/config.hpp"
+
+namespace spdlog {
+class logger;
+}
+
+namespace sluice {
+
+class Runtime {
+ public:
+  Runtime(const Config& cfg, std::shared_ptr<spdlog::logger> log, const Clock& clock);
+  ~Runtime();
+  int run();   // exit status
+  int once();  // 0 when nothing is pending afterwards; 1 with a summary otherwise
+
+ private:
+  struct Parts;
+  void build(bool daemon);
+  const Config& cfg_;
+  std::shared_ptr<spdlog::logger> log_;
+  const Clock& clock_;
+  std::unique_ptr<Parts> p_;
+};
+
+// Exclusive lock on <state_dir>/lock so two daemons never share a queue. Throws when taken.
+int lockStateDir(const std::string& state_dir);
+
+}  // namespace sluice
