@@ -1,0 +1,229 @@
+#include "connectors/local/local_connector.hpp"
+
+#include <gtest/gtest.h>
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <fstream>
+
+#include "daemon/health.hpp"
+#include "daemon/metrics.hpp"
+#include "daemon/registry.hpp"
+#include "tests/unit/support/temp_dir.hpp"
+
+namespace sluice::connectors::local {
+namespace {
+
+// Stands in for the queue at the connector's seam: keeps what was committed and can refuse.
+class RecordingIntake final : public Intake {
+ public:
+  explicit RecordingIntake(boost::asio::io_context& io) : io_(io) {}
+  void commit(Batch b, std::function<void(CommitResult)> done) override {
+    ++commits;
+    CommitResult r;
+    if (fail_next > 0) {
+      --fail_next;
+      r.error = "database or disk is full";
+    } else {
+      r.ok = true;
+      for (auto& u : b.index) {
+        if (u.fingerprint) state.index[u.key] = *u.fingerprint;
+        else state.index.erase(u.key);
+      }
+      for (auto& e : b.events) events.push_back(e);
+      r.committed = b.events.size();
+    }
+    boost::asio::post(io_, [done = std::move(done), r] { done(r); });
+  }
+  SourceState loadState(const std::string&) override { return state; }
+
+  boost::asio::io_context& io_;
+  SourceState state;
+  std::vector<Event> events;
+  int fail_next = 0;
+  int commits = 0;
+};
+
+struct LocalFixture : ::testing::Test {
+  test::TempDir dir;
+  boost::asio::io_context io;
+  RecordingIntake intake{io};
+  Metrics metrics;
+  Health health;
+  SystemClock clock;
+  ConnectorContext ctx{io, intake, metrics, health, clock,
+                       std::make_shared<spdlog::logger>("t", std::make_shared<spdlog::sinks::null_sink_mt>())};
+  std::unique_ptr<ConnectorSpec> spec;
+  std::unique_ptr<Connector> conn;
+
+  std::string root() const { return dir.path().string() + "/in"; }
+  void make(const std::string& extra = "") {
+    std::filesystem::create_directories(root());
+    YAML::Node n = YAML::Load("{name: in, type: local, path: '" + root() + "'" + extra + "}");
+    ConfigErrors errors;
+    MapReader m(n, "sources[0]", errors);
+    m.string("name");
+    m.string("type");
+    spec = findConnector("local")(m);
+    ASSERT_TRUE(errors.empty()) << errors.list().at(0).str();
+    spec->name = "in";
+    conn = spec->create(ctx);
+  }
+  // Runs the loop until `pred` holds or 5 s pass: no sleeping.
+  bool runUntil(const std::function<bool()>& pred) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!pred()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      io.run_one_for(std::chrono::milliseconds(20));
+    }
+    return true;
+  }
+  static void write(const std::string& path, const std::string& data) {
+    std::ofstream(path, std::ios::binary) << data;
+  }
+  std::vector<std::string> paths(EventType t) const {
+    std::vector<std::string> out;
+    for (auto& e : intake.events)
+      if (e.type == t) out.push_back(e.path.substr(root().size()));
+    return out;
+  }
+};
+
+TEST_F(LocalFixture, StartupScanDeliversExistingFilesOnceAcrossRestarts) {
+  make();
+  write(root() + "/a.txt", "aaa");
+  std::filesystem::create_directories(root() + "/sub");
+  write(root() + "/sub/b.txt", "b");
+  conn->start();
+  ASSERT_TRUE(runUntil([&] { return intake.events.size() == 2; }));
+  for (auto& e : intake.events) {
+    EXPECT_EQ(e.type, EventType::Created);
+    EXPECT_EQ(e.storage, "local");
+    EXPECT_TRUE(e.size.has_value());
+  }
+  auto first_ids = intake.events;
+  conn->stop();
+  // "Restart": a new connector over the saved index finds nothing new, then sees a new file.
+  conn = spec->create(ctx);
+  write(root() + "/c.txt", "c");
+  conn->start();
+  ASSERT_TRUE(runUntil([&] { return intake.events.size() == 3; }));
+  EXPECT_EQ(paths(EventType::Created).back(), "/c.txt");
+}
+
+TEST_F(LocalFixture, CreatedMeansClosedAfterWritingNotCreated) {
+  make();
+  conn->start();
+  int fd = ::open((root() + "/slow.bin").c_str(), O_CREAT | O_WRONLY, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, "xy", 2), 2);
+  // inotify is ordered: once the marker (written after) has arrived, the open file had its
+  // chance to produce an event and must not have.
+  write(root() + "/marker", "m");
+  ASSERT_TRUE(runUntil([&] { return intake.events.size() == 1; }));
+  EXPECT_EQ(paths(EventType::Created), std::vector<std::string>{"/marker"});
+  ::close(fd);
+  ASSERT_TRUE(runUntil([&] { return intake.events.size() == 2; }));
+  EXPECT_EQ(intake.events[1].size, 2);
+  EXPECT_EQ(intake.events[1].native["mask"][0], "IN_CLOSE_WRITE");
+}
+
+TEST_F(LocalFixture, RenameIntoPlaceIsCreatedAndIgnoredNamesAreNot) {
+  make(", ignore: ['*.part']");
+  conn->start();
+  write(root() + "/data.part", "payload");
+  std::filesystem::rename(root() + "/data.part", root() + "/data");
+  ASSERT_TRUE(runUntil([&] { return intake.events.size() == 1; }));
+  EXPECT_EQ(paths(EventType::Created), std::vector<std::string>{"/data"});
+}
+
+TEST_F(LocalFixture, FilesInANewDirectoryAreNotMissed) {
+  make();
+  conn->start();
+  std::filesystem::create_directories(root() + "/new/deeper");
+  write(root() + "/new/deeper/f1", "1");
+  write(root() + "/new/f2", "2");
+  ASSERT_TRUE(runUntil([&] { return intake.events.size() >= 2; }));
+  auto got = paths(EventType::Created);
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, (std::vector<std::string>{"/new/deeper/f1", "/new/f2"}));
+  write(root() + "/new/deeper/f3", "3");  // the new directories are watched too
+  ASSERT_TRUE(runUntil([&] { return intake.events.size() == 3; }));
+}
+
+TEST_F(LocalFixture, RemovedAndMovedWhenSelected) {
+  make(", events: [created, removed, moved]");
+  write(root() + "/a", "a");
+  conn->start();
+  ASSERT_TRUE(runUntil([&] { return intake.events.size() == 1; }));
+  std::filesystem::rename(root() + "/a", root() + "/b");
+  ASSERT_TRUE(runUntil([&] { return intake.events.size() == 2; }));
+  EXPECT_EQ(intake.events[1].type, EventType::Moved);
+  EXPECT_EQ(intake.events[1].previous_path, root() + "/a");
+  std::filesystem::remove(root() + "/b");
+  ASSERT_TRUE(runUntil([&] { return intake.events.size() == 3; }));
+  EXPECT_EQ(paths(EventType::Removed), std::vector<std::string>{"/b"});
+  EXPECT_TRUE(intake.state.index.empty());
+}
+
+TEST_F(LocalFixture, RemovedWhileDownIsFoundByTheStartupScan) {
+  make(", events: [created, removed]");
+  write(root() + "/gone", "x");
+  conn->start();
+  ASSERT_TRUE(runUntil([&] { return intake.events.size() == 1; }));
+  conn->stop();
+  std::filesystem::remove(root() + "/gone");
+  conn = spec->create(ctx);
+  conn->start();
+  ASSERT_TRUE(runUntil([&] { return intake.events.size() == 2; }));
+  EXPECT_EQ(paths(EventType::Removed), std::vector<std::string>{"/gone"});
+}
+
+TEST_F(LocalFixture, FailedCommitsPauseAndRetryWithoutLoss) {
+  make();
+  intake.fail_next = 3;
+  for (int i = 0; i < 5; ++i) write(root() + "/f" + std::to_string(i), "x");
+  conn->start();
+  ASSERT_TRUE(runUntil([&] { return intake.events.size() == 5; }));
+  EXPECT_GE(intake.commits, 4);
+}
+
+TEST_F(LocalFixture, WatchCapIsADegradedStateWithTheRemedy) {
+  make(", max_watches: 2");
+  for (auto d : {"/d1", "/d2", "/d3"}) std::filesystem::create_directories(root() + d);
+  write(root() + "/d3/f", "x");
+  conn->start();
+  EXPECT_FALSE(health.ready());
+  EXPECT_NE(health.report().find("raise max_watches"), std::string::npos) << health.report();
+  // Files in the unwatched directory were still found by the scan.
+  ASSERT_TRUE(runUntil([&] { return intake.events.size() == 1; }));
+}
+
+TEST_F(LocalFixture, CatchUpReportsWhenEverythingIsCommitted) {
+  make();
+  for (int i = 0; i < 2500; ++i) write(root() + "/f" + std::to_string(i), "x");
+  bool done = false;
+  std::string error = "unset";
+  conn->catchUp([&](std::string e) {
+    done = true;
+    error = e;
+  });
+  ASSERT_TRUE(runUntil([&] { return done; }));
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(intake.events.size(), 2500u);
+  EXPECT_GE(intake.commits, 3);  // committed in batches
+}
+
+TEST_F(LocalFixture, HostileNamesAreKeptByteExact) {
+  make();
+  conn->start();
+  std::string odd = root() + "/new\nline \xff\xfe.bin";
+  write(odd, "z");
+  ASSERT_TRUE(runUntil([&] { return intake.events.size() == 1; }));
+  EXPECT_EQ(intake.events[0].path, odd);
+  EXPECT_EQ(fromJson(toJson(intake.events[0])).path, odd);
+}
+
+}  // namespace
+}  // namespace sluice::connectors::local
