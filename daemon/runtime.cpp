@@ -55,12 +55,14 @@ struct Runtime::Parts {
   std::unique_ptr<HttpServer> server;
   std::unique_ptr<StatsCache> stats;
   ~Parts() {
-    server.reset();      // no more scrapes into the parts below
+    server.reset();  // no more scrapes into the parts below
+    // Drain the writer first: its last callbacks still reach the intake and dispatcher (their
+    // handlers are posted to a loop that no longer runs, so they are only destroyed).
+    queue.reset();
     connectors.clear();
     dispatcher.reset();
     sinks.clear();
     http.reset();
-    queue.reset();       // drains the writer: every commit finishes before the lock is released
     if (lock_fd >= 0) ::close(lock_fd);
   }
 };

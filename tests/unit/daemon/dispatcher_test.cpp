@@ -1,0 +1,197 @@
+#include "daemon/dispatcher.hpp"
+
+#include <gtest/gtest.h>
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <deque>
+#include <future>
+
+#include "daemon/queue_sqlite.hpp"
+#include "tests/unit/support/temp_dir.hpp"
+
+namespace sluice {
+namespace {
+
+// A sink whose answers the test scripts; it records concurrency and can hold deliveries.
+class ScriptedSink final : public Sink {
+ public:
+  explicit ScriptedSink(boost::asio::io_context& io) : io_(io) {}
+  void deliver(const Event& ev, const DeliveryInfo& info, DeliveryCallback done) override {
+    ++inflight;
+    max_inflight = std::max(max_inflight, inflight);
+    attempts.push_back({ev.path, info.attempt});
+    if (hold) {
+      held.push_back(std::move(done));
+      return;
+    }
+    DeliveryResult r = Done{};
+    if (!script.empty()) {
+      r = script.front();
+      script.pop_front();
+    }
+    boost::asio::post(io_, [this, done = std::move(done), r] {
+      --inflight;
+      done(r);
+    });
+  }
+  void abort() override {
+    ++aborts;
+    for (auto& d : held) {
+      boost::asio::post(io_, [this, d] {
+        --inflight;
+        d(Retry{std::nullopt, "aborted at shutdown"});
+      });
+    }
+    held.clear();
+  }
+
+  boost::asio::io_context& io_;
+  std::deque<DeliveryResult> script;
+  std::vector<std::pair<std::string, int>> attempts;
+  std::vector<DeliveryCallback> held;
+  bool hold = false;
+  int inflight = 0, max_inflight = 0, aborts = 0;
+};
+
+struct DispatcherFixture : ::testing::Test {
+  test::TempDir dir;
+  SystemClock clock;
+  boost::asio::io_context io;
+  // The queue answers from its own thread: keep the loop alive between its posts.
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
+  Metrics metrics;
+  Health health;
+  std::unique_ptr<SqliteQueue> queue;
+  ScriptedSink sink{io};
+  std::unique_ptr<Dispatcher> dispatcher;
+  DeliveryPolicy policy;
+
+  void SetUp() override {
+    QueueOptions o;
+    o.path = (dir.path() / "q.db").string();
+    queue = openSqliteQueue(o, clock);
+    policy.backoff = {Duration(1), Duration(5), 2.0, false};
+    policy.concurrency = 3;
+    policy.max_attempts = 4;
+  }
+  void TearDown() override {
+    queue.reset();  // finishes the writer's callbacks while the dispatcher and loop exist
+    dispatcher.reset();
+  }
+  void begin() {
+    dispatcher = std::make_unique<Dispatcher>(
+        io, *queue, metrics, health, clock,
+        std::make_shared<spdlog::logger>("t", std::make_shared<spdlog::sinks::null_sink_mt>()));
+    dispatcher->add("s", sink, policy);
+    dispatcher->start();
+  }
+  void add(int n) {
+    RoutedBatch rb;
+    rb.batch.source = "src";
+    for (int i = 0; i < n; ++i) {
+      Event ev;
+      ev.path = "/f" + std::to_string(i);
+      ev.id = eventId({ev.path});
+      ev.source = "test://";
+      ev.storage = "local";
+      ev.connector = "src";
+      rb.batch.events.push_back(ev);
+      rb.sinks.push_back({"s"});
+    }
+    std::promise<void> p;
+    queue->append(rb, [&](CommitResult r) {
+      EXPECT_TRUE(r.ok);
+      p.set_value();
+    });
+    p.get_future().get();
+    if (dispatcher) dispatcher->wake("s");
+  }
+  bool runUntil(const std::function<bool()>& pred) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!pred()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      io.run_one_for(std::chrono::milliseconds(20));
+    }
+    return true;
+  }
+  std::uint64_t count(const char* name) {
+    return metrics.counter(name, "", {{"sink", "s"}}).value();
+  }
+};
+
+TEST_F(DispatcherFixture, DeliversEverythingWithinTheConcurrencyLimit) {
+  add(20);
+  begin();
+  ASSERT_TRUE(runUntil([&] { return count("sluice_deliveries_done_total") == 20; }));
+  EXPECT_LE(sink.max_inflight, 3);
+  EXPECT_GE(sink.max_inflight, 2);
+  ASSERT_TRUE(runUntil([&] { return queue->stats().events == 0; }));
+}
+
+TEST_F(DispatcherFixture, RetriesThenSucceeds) {
+  sink.script = {Retry{std::nullopt, "HTTP 503"}, Retry{std::nullopt, "HTTP 503"}, Done{}};
+  add(1);
+  begin();
+  ASSERT_TRUE(runUntil([&] { return count("sluice_deliveries_done_total") == 1; }));
+  EXPECT_EQ(count("sluice_deliveries_retried_total"), 2u);
+  ASSERT_EQ(sink.attempts.size(), 3u);
+  EXPECT_EQ(sink.attempts[2].second, 3);
+}
+
+TEST_F(DispatcherFixture, RetryAfterIsHonoured) {
+  sink.script = {Retry{Duration(300), "HTTP 429"}};
+  add(1);
+  begin();
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(runUntil([&] { return count("sluice_deliveries_done_total") == 1; }));
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(290));
+}
+
+TEST_F(DispatcherFixture, GivesUpAfterMaxAttemptsIntoTheDeadLetterQueue) {
+  for (int i = 0; i < 10; ++i) sink.script.push_back(Retry{std::nullopt, "HTTP 500"});
+  add(1);
+  begin();
+  ASSERT_TRUE(runUntil([&] { return count("sluice_deliveries_dead_total") == 1; }));
+  EXPECT_EQ(sink.attempts.size(), 4u);
+  auto rows = queue->list(Selector{});
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_NE(rows[0].last_error.find("gave up after 4 attempts; last: HTTP 500"), std::string::npos);
+}
+
+TEST_F(DispatcherFixture, PermanentFailureIsDeadAtOnce) {
+  sink.script = {Dead{"HTTP 400"}};
+  add(1);
+  begin();
+  ASSERT_TRUE(runUntil([&] { return count("sluice_deliveries_dead_total") == 1; }));
+  EXPECT_EQ(sink.attempts.size(), 1u);
+  EXPECT_EQ(queue->list(Selector{}).at(0).last_error, "HTTP 400");
+}
+
+TEST_F(DispatcherFixture, StopWaitsThenAbortsAndReleasesInFlightDeliveries) {
+  sink.hold = true;
+  add(2);
+  begin();
+  ASSERT_TRUE(runUntil([&] { return sink.held.size() == 2; }));
+  bool stopped = false;
+  dispatcher->stop(std::chrono::milliseconds(50), [&] { stopped = true; });
+  ASSERT_TRUE(runUntil([&] { return stopped; }));
+  EXPECT_EQ(sink.aborts, 1);
+  auto st = queue->stats();
+  ASSERT_EQ(st.sinks.size(), 1u);
+  EXPECT_EQ(st.sinks[0].pending, 2);  // released, not lost
+  EXPECT_EQ(st.sinks[0].leased, 0);
+}
+
+TEST_F(DispatcherFixture, WhenDrainedFiresOnceNothingIsDue) {
+  add(5);
+  begin();
+  bool drained = false;
+  dispatcher->whenDrained([&] { drained = true; });
+  ASSERT_TRUE(runUntil([&] { return drained; }));
+  EXPECT_EQ(count("sluice_deliveries_done_total"), 5u);
+}
+
+}  // namespace
+}  // namespace sluice
