@@ -479,19 +479,26 @@ std::optional<Event> SqliteQueue::event(std::int64_t seq) {
   return ev;
 }
 
+void SqliteQueue::selectInto(const Selector& sel) {
+  std::vector<std::string> binds;
+  std::string where = whereClause(sel, binds);
+  db_->exec("CREATE TEMP TABLE IF NOT EXISTS selected(sink INTEGER, seq INTEGER)");
+  db_->exec("DELETE FROM selected");
+  auto ins = db_->prepare(
+      "INSERT INTO selected SELECT d.sink, d.seq FROM deliveries d JOIN names n ON n.id = d.sink "
+      "JOIN events e ON e.seq = d.seq" + where);
+  for (std::size_t i = 0; i < binds.size(); ++i) ins.bind(static_cast<int>(i + 1), binds[i]);
+  ins.run();
+}
+
 std::size_t SqliteQueue::replay(const Selector& sel) {
   std::size_t n = 0;
   runSync([&] {
-    std::vector<std::string> binds;
-    std::string sub = "SELECT d.sink, d.seq FROM deliveries d JOIN names n ON n.id = d.sink "
-                      "JOIN events e ON e.seq = d.seq" + whereClause(sel, binds);
-    auto st = db_->prepare(
-        "UPDATE deliveries SET state=0, attempts=0, due=?" + std::to_string(binds.size() + 1) +
-        ", since=?" + std::to_string(binds.size() + 1) +
-        ", error=NULL WHERE (sink, seq) IN (" + sub + ")");
-    for (std::size_t i = 0; i < binds.size(); ++i) st.bind(static_cast<int>(i + 1), binds[i]);
-    st.bind(static_cast<int>(binds.size() + 1), clock_.nowMs());
-    st.run();
+    selectInto(sel);
+    db_->prepare("UPDATE deliveries SET state=0, attempts=0, due=?1, since=?1, error=NULL "
+                 "WHERE (sink, seq) IN (SELECT sink, seq FROM selected)")
+        .bind(1, clock_.nowMs())
+        .run();
     n = static_cast<std::size_t>(db_->changes());
   });
   return n;
@@ -500,19 +507,12 @@ std::size_t SqliteQueue::replay(const Selector& sel) {
 std::size_t SqliteQueue::purge(const Selector& sel) {
   std::size_t n = 0;
   runSync([&] {
-    std::vector<std::string> binds;
-    std::string sub = "SELECT d.sink, d.seq FROM deliveries d JOIN names n ON n.id = d.sink "
-                      "JOIN events e ON e.seq = d.seq" + whereClause(sel, binds);
-    db_->exec("CREATE TEMP TABLE IF NOT EXISTS purge_set(sink INTEGER, seq INTEGER)");
-    db_->exec("DELETE FROM purge_set");
-    auto ins = db_->prepare("INSERT INTO purge_set " + sub);
-    for (std::size_t i = 0; i < binds.size(); ++i) ins.bind(static_cast<int>(i + 1), binds[i]);
-    ins.run();
-    db_->exec("DELETE FROM deliveries WHERE (sink, seq) IN (SELECT sink, seq FROM purge_set)");
+    selectInto(sel);
+    db_->exec("DELETE FROM deliveries WHERE (sink, seq) IN (SELECT sink, seq FROM selected)");
     n = static_cast<std::size_t>(db_->changes());
     db_->exec("UPDATE events SET remaining = (SELECT count(*) FROM deliveries d "
-              "WHERE d.seq = events.seq) WHERE seq IN (SELECT seq FROM purge_set)");
-    db_->exec("DELETE FROM events WHERE remaining <= 0 AND seq IN (SELECT seq FROM purge_set)");
+              "WHERE d.seq = events.seq) WHERE seq IN (SELECT seq FROM selected)");
+    db_->exec("DELETE FROM events WHERE remaining <= 0 AND seq IN (SELECT seq FROM selected)");
   });
   return n;
 }

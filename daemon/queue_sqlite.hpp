@@ -54,6 +54,8 @@ class SqliteQueue final : public Queue, public QueueAdmin {
   void maybeExpireDedup();
   std::int64_t nameId(const std::string& name);
   std::string whereClause(const Selector& sel, std::vector<std::string>& binds);
+  // Fills the temporary table `selected(sink, seq)` with the deliveries `sel` names.
+  void selectInto(const Selector& sel);
 
   QueueOptions opts_;
   const Clock& clock_;

@@ -9,6 +9,7 @@
 #include <future>
 
 #include "daemon/queue_sqlite.hpp"
+#include "tests/unit/support/loop.hpp"
 #include "tests/unit/support/temp_dir.hpp"
 
 namespace sluice {
@@ -108,14 +109,7 @@ struct DispatcherFixture : ::testing::Test {
     p.get_future().get();
     if (dispatcher) dispatcher->wake("s");
   }
-  bool runUntil(const std::function<bool()>& pred) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!pred()) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      io.run_one_for(std::chrono::milliseconds(20));
-    }
-    return true;
-  }
+  bool runUntil(const std::function<bool()>& pred) { return test::runUntil(io, pred); }
   std::uint64_t count(const char* name) {
     return metrics.counter(name, "", {{"sink", "s"}}).value();
   }

@@ -10,6 +10,7 @@
 #include "daemon/health.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/registry.hpp"
+#include "tests/unit/support/loop.hpp"
 #include "tests/unit/support/temp_dir.hpp"
 
 namespace sluice::connectors::local {
@@ -70,15 +71,7 @@ struct LocalFixture : ::testing::Test {
     spec->name = "in";
     conn = spec->create(ctx);
   }
-  // Runs the loop until `pred` holds or 5 s pass: no sleeping.
-  bool runUntil(const std::function<bool()>& pred) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (!pred()) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      io.run_one_for(std::chrono::milliseconds(20));
-    }
-    return true;
-  }
+  bool runUntil(const std::function<bool()>& pred) { return test::runUntil(io, pred); }
   static void write(const std::string& path, const std::string& data) {
     std::ofstream(path, std::ios::binary) << data;
   }

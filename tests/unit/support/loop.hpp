@@ -1,0 +1,21 @@
+#pragma once
+// Drives an io_context until a condition holds or a deadline passes (tests never sleep).
+#include <chrono>
+#include <functional>
+
+#include <boost/asio/io_context.hpp>
+
+namespace sluice::test {
+
+inline bool runUntil(boost::asio::io_context& io, const std::function<bool()>& pred,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    if (io.stopped()) io.restart();
+    io.run_one_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+}  // namespace sluice::test
