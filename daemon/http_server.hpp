@@ -18,7 +18,7 @@ namespace sluice {
 struct ServerRequest {
   std::string method;   // "GET", "POST", ...
   std::string path;     // without the query string
-  std::string query;    // without '?'; lws 4.1 decodes it, so this is it re-encoded, '&'-joined
+  std::string query;    // without '?'; lws 4.1 decodes it, so this is re-encoded, '&'-joined
   std::map<std::string, std::string> headers;  // lower-case names (see custom_headers)
   std::string body;
   std::string peer;     // remote address

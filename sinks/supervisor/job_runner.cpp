@@ -1,0 +1,223 @@
+#include "sinks/supervisor/job_runner.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+namespace sluice::sinks::supervisor {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// glibc 2.36's <sys/pidfd.h> lacks extern "C" (fixed in 2.37), so C++ cannot link its
+// pidfd_open(); the system call itself is the same.
+int openPidfd(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+// posix_spawn's attribute and file-action objects, destroyed on every path.
+class SpawnSetup {
+ public:
+  SpawnSetup() {
+    posix_spawn_file_actions_init(&fa_);
+    posix_spawnattr_init(&attr_);
+  }
+  ~SpawnSetup() {
+    posix_spawn_file_actions_destroy(&fa_);
+    posix_spawnattr_destroy(&attr_);
+  }
+  SpawnSetup(const SpawnSetup&) = delete;
+  SpawnSetup& operator=(const SpawnSetup&) = delete;
+
+  int prepare(const JobSpec& s) {
+    constexpr int kLog = O_WRONLY | O_CREAT | O_TRUNC;
+    int err = 0;
+    auto step = [&](int rc) {
+      if (err == 0) err = rc;
+    };
+    step(posix_spawn_file_actions_addopen(&fa_, 0, "/dev/null", O_RDONLY, 0));
+    step(posix_spawn_file_actions_addopen(&fa_, 1, s.stdout_path.c_str(), kLog, 0644));
+    step(posix_spawn_file_actions_addopen(&fa_, 2, s.stderr_path.c_str(), kLog, 0644));
+    // The daemon's sockets, queue database and pidfds must not leak into user scripts, whether
+    // or not every library opened them with O_CLOEXEC.
+    step(posix_spawn_file_actions_addclosefrom_np(&fa_, 3));
+    step(posix_spawn_file_actions_addchdir_np(&fa_, s.cwd.c_str()));
+
+    // Own process group (so the whole job can be signalled), and none of the daemon's blocked
+    // signals or ignored dispositions (Asio ignores SIGPIPE) carried into the job.
+    step(posix_spawnattr_setflags(
+        &attr_, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
+    step(posix_spawnattr_setpgroup(&attr_, 0));
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    step(posix_spawnattr_setsigmask(&attr_, &none));
+    step(posix_spawnattr_setsigdefault(&attr_, &all));
+    return err;
+  }
+
+  int spawn(const JobSpec& s, pid_t* pid) {
+    std::vector<char*> argv, envp;
+    for (auto& a : s.argv) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    for (auto& e : s.env) envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
+    return posix_spawn(pid, s.program.c_str(), &fa_, &attr_, argv.data(), envp.data());
+  }
+
+ private:
+  posix_spawn_file_actions_t fa_;
+  posix_spawnattr_t attr_;
+};
+
+}  // namespace
+
+struct JobRunner::Job {
+  explicit Job(boost::asio::io_context& io) : pidfd(io), timer(io) {}
+  JobRunner* runner = nullptr;  // null once the runner is destroyed: handlers then do nothing
+  pid_t pid = -1;
+  boost::asio::posix::stream_descriptor pidfd;
+  boost::asio::steady_timer timer;  // the timeout, then the kill grace
+  Duration kill_grace{0};
+  Clock::time_point started;
+  JobOutcome::Kind ending = JobOutcome::Kind::Exited;  // TimedOut / Aborted override the status
+  bool finished = false;  // reaped: its pid may be reused, never signal it again
+  Callback done;
+};
+
+JobRunner::JobRunner(boost::asio::io_context& io) : io_(io) {}
+
+JobRunner::~JobRunner() {
+  for (auto& [pid, job] : jobs_) {
+    job->runner = nullptr;
+    ::killpg(pid, SIGKILL);
+    job->timer.cancel();
+    boost::system::error_code ignored;
+    job->pidfd.close(ignored);
+    // The callback may own leases into the sink's state; destroy it while that still exists.
+    job->done = nullptr;
+    // Reap now rather than leave a zombie for the rest of the daemon's life; after SIGKILL this
+    // is quick unless the process is stuck in the kernel.
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+  }
+}
+
+pid_t JobRunner::start(const JobSpec& spec, Callback done) {
+  auto failed = [&](int err) {
+    boost::asio::post(io_, [done = std::move(done), err] {
+      done(JobOutcome{JobOutcome::Kind::SpawnFailed, err, -1, {}});
+    });
+    return pid_t{-1};
+  };
+  SpawnSetup setup;
+  if (int err = setup.prepare(spec)) return failed(err);
+  pid_t pid = -1;
+  auto started = Clock::now();
+  if (int err = setup.spawn(spec, &pid)) return failed(err);
+
+  // posix_spawn returns after the exec, so the child already leads its own group.
+  int fd = openPidfd(pid);
+  if (fd < 0) {
+    int err = errno;  // no pidfd (kernel < 5.3): the job cannot be watched, so do not run it
+    ::killpg(pid, SIGKILL);
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    return failed(err);
+  }
+  auto job = std::make_shared<Job>(io_);
+  job->runner = this;
+  job->pid = pid;
+  job->pidfd.assign(fd);
+  job->kill_grace = spec.kill_grace;
+  job->started = started;
+  job->done = std::move(done);
+  jobs_.emplace(pid, job);
+  watch(job);
+  job->timer.expires_after(spec.timeout);
+  job->timer.async_wait([job](const boost::system::error_code& ec) {
+    if (!ec && job->runner && !job->finished) job->runner->onTimeout(job);
+  });
+  return pid;
+}
+
+void JobRunner::abortAll() {
+  for (auto& [pid, job] : jobs_) {
+    job->ending = JobOutcome::Kind::Aborted;
+    ::killpg(pid, SIGKILL);
+  }
+}
+
+void JobRunner::watch(const std::shared_ptr<Job>& job) {
+  // A pidfd becomes readable when the process has exited (it is then a zombie until reaped).
+  job->pidfd.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                        [job](const boost::system::error_code&) {
+                          // Any error (none is expected) is also settled by asking waitid.
+                          if (job->runner && !job->finished) job->runner->reap(job);
+                        });
+}
+
+void JobRunner::onTimeout(const std::shared_ptr<Job>& job) {
+  if (job->ending == JobOutcome::Kind::Exited) job->ending = JobOutcome::Kind::TimedOut;
+  ::killpg(job->pid, SIGTERM);
+  job->timer.expires_after(job->kill_grace);
+  job->timer.async_wait([job](const boost::system::error_code& ec) {
+    if (!ec && job->runner && !job->finished) ::killpg(job->pid, SIGKILL);
+  });
+}
+
+void JobRunner::reap(const std::shared_ptr<Job>& job) {
+  // Look first without reaping: while the leader is a zombie its pid still holds the group id,
+  // so the group can be emptied safely before the pid is released.
+  siginfo_t info{};
+  int rc;
+  do {
+    rc = ::waitid(P_PID, static_cast<id_t>(job->pid), &info, WEXITED | WNOHANG | WNOWAIT);
+  } while (rc < 0 && errno == EINTR);
+  if (rc == 0 && info.si_pid == 0) {
+    watch(job);  // not exited after all
+    return;
+  }
+  if (rc < 0) {  // ECHILD: reaped behind our back (SIGCHLD ignored, or a waitpid(-1) elsewhere)
+    finish(job, JobOutcome{JobOutcome::Kind::Lost, 0, job->pid, {}});
+    return;
+  }
+  ::killpg(job->pid, SIGKILL);  // leftovers of the job: background children, daemons
+  int status = 0;
+  pid_t w;
+  do {
+    w = ::waitpid(job->pid, &status, WNOHANG);
+  } while (w < 0 && errno == EINTR);
+  JobOutcome o{JobOutcome::Kind::Exited, 0, job->pid, {}};
+  if (w != job->pid)
+    o.kind = JobOutcome::Kind::Lost;
+  else if (WIFEXITED(status))
+    o.value = WEXITSTATUS(status);
+  else if (WIFSIGNALED(status))
+    o = {JobOutcome::Kind::Signaled, WTERMSIG(status), job->pid, {}};
+  if (job->ending != JobOutcome::Kind::Exited) o = {job->ending, 0, job->pid, {}};
+  finish(job, o);
+}
+
+void JobRunner::finish(const std::shared_ptr<Job>& job, JobOutcome outcome) {
+  job->finished = true;
+  job->timer.cancel();
+  boost::system::error_code ignored;
+  job->pidfd.close(ignored);
+  jobs_.erase(job->pid);
+  outcome.elapsed =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - job->started);
+  // Runs inside a completion handler, never inside start(); the callback may start a new job.
+  auto done = std::move(job->done);
+  job->done = nullptr;
+  done(outcome);
+}
+
+}  // namespace sluice::sinks::supervisor

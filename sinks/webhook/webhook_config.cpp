@@ -1,0 +1,173 @@
+#include "sinks/webhook/webhook_config.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <string_view>
+
+#include "daemon/registry.hpp"
+
+namespace sluice::sinks::webhook {
+namespace {
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+bool startsWithNoCase(const std::string& s, std::string_view prefix) {
+  return s.size() >= prefix.size() && lower(s.substr(0, prefix.size())) == prefix;
+}
+
+void parseUrl(MapReader& m, WebhookConfig& c) {
+  c.url = m.requiredString("url");
+  if (c.url.empty()) {
+    if (m.has("url")) m.error("url", "must not be empty");
+    return;
+  }
+  std::string_view rest;
+  if (startsWithNoCase(c.url, "https://"))
+    rest = std::string_view(c.url).substr(8);
+  else if (startsWithNoCase(c.url, "http://"))
+    rest = std::string_view(c.url).substr(7);
+  else {
+    m.error("url", "must start with http:// or https:// (got \"" + c.url + "\")");
+    return;
+  }
+  if (rest.empty() || rest.front() == '/') m.error("url", "has no host");
+  if (std::any_of(c.url.begin(), c.url.end(),
+                  [](unsigned char ch) { return ch <= 0x20 || ch == 0x7f; }))
+    m.error("url", "must not contain spaces or control characters (percent-encode them)");
+}
+
+void parseFormat(MapReader& m, WebhookConfig& c) {
+  auto f = m.string("format");
+  if (!f || *f == "cloudevents") {
+    c.format = Format::CloudEvents;
+  } else if (*f == "cloudevents-binary") {
+    c.format = Format::CloudEventsBinary;
+  } else if (*f == "native") {
+    c.format = Format::Native;
+  } else if (*f == "s3" || *f == "onetrigger") {
+    m.error("format", "format " + *f +
+                          " is not available in this version (use cloudevents, "
+                          "cloudevents-binary or native)");
+  } else {
+    m.error("format",
+            "must be one of: cloudevents, cloudevents-binary, native (got \"" + *f + "\")");
+  }
+}
+
+// Names sluice sets itself: a second copy from the config would confuse the receiver (two
+// Content-Lengths) or defeat a guarantee (event id, attempt, signature).
+bool reservedHeader(const std::string& lower_name, bool has_auth) {
+  return lower_name == "content-length" || lower_name == "transfer-encoding" ||
+         lower_name == "host" || lower_name.starts_with("x-sluice-") ||
+         (has_auth && lower_name == "authorization");
+}
+
+void parseHeaders(MapReader& m, WebhookConfig& c) {
+  auto headers = m.stringMap("headers");
+  if (headers.empty()) return;
+  MapReader sub = m.map("headers");  // only for key paths and lines in the errors below
+  const bool has_auth = c.auth.kind != AuthKind::None;
+  for (auto& [name, value] : headers) {
+    bool bad_name = name.empty() || std::any_of(name.begin(), name.end(), [](unsigned char ch) {
+                      return ch == ':' || ch <= 0x20 || ch == 0x7f;
+                    });
+    if (bad_name) {
+      sub.error(name, "is not a valid header name (no ':', spaces or control characters)");
+    } else if (value.find_first_of("\r\n", 0) != std::string::npos ||
+               value.find('\0') != std::string::npos) {
+      sub.error(name, "value must not contain CR, LF or NUL");
+    } else if (reservedHeader(lower(name), has_auth)) {
+      sub.error(name, has_auth && lower(name) == "authorization"
+                          ? "is set by auth; remove one of them"
+                          : "is set by sluice and cannot be configured");
+    } else {
+      c.headers.emplace_back(name, value);
+    }
+  }
+}
+
+void parseAuth(MapReader& m, WebhookConfig& c) {
+  if (!m.has("auth")) {
+    m.map("auth");  // a bare `auth:` is read, not reported as unknown
+    return;
+  }
+  MapReader a = m.map("auth");
+  const bool bearer = a.has("bearer") || a.has("bearer_file");
+  const bool basic = a.has("username") || a.has("password") || a.has("password_file");
+  const bool hmac = a.has("hmac_secret") || a.has("hmac_secret_file");
+  const int kinds = int(bearer) + int(basic) + int(hmac);
+  // Read every key first, so finish() reports only keys that are really unknown.
+  auto token = a.secret("bearer");
+  auto username = a.string("username");
+  auto password = a.secret("password");
+  auto hmac_secret = a.secret("hmac_secret");
+  if (kinds > 1) {
+    a.error("", "give exactly one of bearer, username + password, hmac_secret (not several)");
+  } else if (kinds == 0) {
+    a.error("", "must give one of bearer(_file), username + password(_file), hmac_secret(_file)");
+  } else if (bearer && token) {
+    if (token->empty()) a.error("bearer", "must not be empty");
+    c.auth.kind = AuthKind::Bearer;
+    c.auth.token = std::move(*token);
+  } else if (basic) {
+    if (!username || username->empty()) a.error("username", "is required with password");
+    if (!password) a.error("password", "is required with username (or password_file)");
+    if (username && password) {
+      if (username->find(':') != std::string::npos)
+        a.error("username", "must not contain ':' (Basic auth separates user and password by it)");
+      c.auth.kind = AuthKind::Basic;
+      c.auth.username = *username;
+      c.auth.password = std::move(*password);
+    }
+  } else if (hmac && hmac_secret) {
+    if (hmac_secret->empty()) a.error("hmac_secret", "must not be empty");
+    c.auth.kind = AuthKind::Hmac;
+    c.auth.hmac_secret = std::move(*hmac_secret);
+  }
+  a.finish();
+}
+
+void parseTls(MapReader& m, WebhookConfig& c) {
+  if (auto ca = m.string("ca_file")) {
+    std::error_code ec;
+    if (ca->empty())
+      m.error("ca_file", "must not be empty");
+    else if (!std::filesystem::is_regular_file(*ca, ec) || !std::ifstream(*ca))
+      m.error("ca_file", "cannot read CA file " + *ca);
+    else
+      c.ca_file = *ca;
+  }
+  c.tls_verify = m.boolean("tls_verify", true);
+  auto v = m.choice("http_version", {"auto", "1.1", "2"}, "auto");
+  c.http_version = v == "1.1" ? HttpVersion::Http1_1
+                   : v == "2" ? HttpVersion::Http2
+                              : HttpVersion::Auto;
+}
+
+}  // namespace
+
+std::unique_ptr<SinkSpec> parseWebhookSpec(MapReader& m) {
+  auto spec = std::make_unique<WebhookSpec>();
+  WebhookConfig c;
+  parseUrl(m, c);
+  parseFormat(m, c);
+  parseAuth(m, c);  // before headers: whether Authorization may be configured depends on it
+  parseHeaders(m, c);
+  parseTls(m, c);
+  c.method = m.choice("method", {"POST", "PUT"}, "POST");
+  m.finish();
+  spec->config = std::move(c);
+  return spec;
+}
+
+namespace {
+const bool kRegistered = sluice::registerSink("webhook", &parseWebhookSpec);
+}  // namespace
+
+}  // namespace sluice::sinks::webhook

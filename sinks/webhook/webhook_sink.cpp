@@ -1,0 +1,209 @@
+#include "sinks/webhook/webhook_sink.hpp"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+#include <utility>
+
+#include <boost/asio/post.hpp>
+#include <nlohmann/json.hpp>
+
+namespace sluice::sinks::webhook {
+namespace {
+
+constexpr std::size_t kKeptResponseBody = 4096;  // enough for an error message in a reason
+constexpr std::size_t kReasonBodyChars = 200;
+constexpr std::chrono::milliseconds kMaxConnectTimeout{10'000};
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+// Appends a configured header, replacing a default of the same name (e.g. Content-Type) rather
+// than sending both.
+void putHeader(HttpHeaders& headers, const std::string& name, const std::string& value) {
+  auto key = lower(name);
+  std::erase_if(headers, [&](const auto& h) { return lower(h.first) == key; });
+  headers.emplace_back(name, value);
+}
+
+// The receiver's own words help an operator reading the dead-letter queue; keep them short and
+// printable.
+std::string bodySnippet(const std::string& body) {
+  std::string s = toUtf8Lossy(std::string_view(body).substr(0, kReasonBodyChars));
+  for (auto& ch : s)
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = ' ';
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
+DeliveryResult classify(const HttpResponse& r, const DeliveryPolicy& policy, std::int64_t now_ms) {
+  if (r.cancelled) return Retry{std::nullopt, "aborted at shutdown"};
+  if (r.curl_code != 0) {
+    std::string reason = "curl: " + r.error;
+    if (isTransientCurlError(r.curl_code)) return Retry{std::nullopt, std::move(reason)};
+    return Dead{std::move(reason)};
+  }
+  std::optional<Duration> after;
+  if (const std::string* h = r.header("retry-after")) after = parseRetryAfter(*h, now_ms);
+  DeliveryResult res = classifyHttpStatus(r.status, after, policy);
+  if (auto snippet = bodySnippet(r.body); !snippet.empty()) {
+    if (auto* rt = std::get_if<Retry>(&res)) rt->reason += ": " + snippet;
+    if (auto* d = std::get_if<Dead>(&res)) d->reason += ": " + snippet;
+  }
+  return res;
+}
+
+}  // namespace
+
+std::string percentEncodeHeaderValue(std::string_view value) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(value.size());
+  for (unsigned char c : value) {
+    if (c > 0x20 && c < 0x7f && c != '"' && c != '%') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string hmacSha256Hex(std::string_view key, std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &len);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    out += kHex[md[i] >> 4];
+    out += kHex[md[i] & 15];
+  }
+  return out;
+}
+
+WebhookPayload buildPayload(const WebhookConfig& c, const Event& ev, const DeliveryInfo& info) {
+  WebhookPayload p;
+  std::string content_type = "application/json";
+  switch (c.format) {
+    case Format::CloudEvents:
+      p.body = toJson(ev).dump();
+      content_type = "application/cloudevents+json; charset=utf-8";
+      break;
+    case Format::CloudEventsBinary:
+      p.body = ev.data().dump();
+      break;
+    case Format::Native:
+      p.body = ev.native.is_null() ? ev.data().dump() : ev.native.dump();
+      break;
+  }
+  p.headers = {{"Content-Type", content_type},
+               {"User-Agent", "sluice/" SLUICE_VERSION},
+               {"X-Sluice-Event-Id", ev.id},
+               {"X-Sluice-Attempt", std::to_string(info.attempt)}};
+  if (c.format == Format::CloudEventsBinary) {
+    // Binary mode: the attributes travel as ce-* headers, datacontenttype as Content-Type.
+    p.headers.emplace_back("ce-specversion", "1.0");
+    p.headers.emplace_back("ce-id", percentEncodeHeaderValue(ev.id));
+    p.headers.emplace_back("ce-source", percentEncodeHeaderValue(ev.source));
+    p.headers.emplace_back("ce-type", percentEncodeHeaderValue(ev.typeUri()));
+    p.headers.emplace_back("ce-subject", percentEncodeHeaderValue(ev.subject()));
+    p.headers.emplace_back("ce-time", percentEncodeHeaderValue(formatTime(ev.time_ms)));
+  }
+  for (auto& [name, value] : c.headers) putHeader(p.headers, name, value);
+  return p;
+}
+
+struct WebhookSink::Shared {
+  DeliveryPolicy policy;
+  const Clock& clock;
+  std::set<std::uint64_t> in_flight;  // this sink's transfers on the shared client
+};
+
+WebhookSink::WebhookSink(std::string name, WebhookConfig config, DeliveryPolicy policy,
+                         SinkContext& ctx)
+    : name_(std::move(name)),
+      config_(std::move(config)),
+      io_(ctx.io),
+      http_(ctx.http),
+      shared_(std::make_shared<Shared>(Shared{std::move(policy), ctx.clock, {}})) {
+  if (!ctx.log) return;
+  if (!config_.tls_verify)
+    ctx.log->warn("sink {}: tls_verify is off: the receiver's certificate is not checked", name_);
+  if (config_.auth.kind != AuthKind::None && lower(config_.url).starts_with("http://"))
+    ctx.log->warn("sink {}: credentials are sent over plain http://", name_);
+}
+
+WebhookSink::~WebhookSink() { cancelInFlight(); }
+
+void WebhookSink::abort() { cancelInFlight(); }
+
+void WebhookSink::cancelInFlight() {
+  auto ids = shared_->in_flight;  // cancel() posts the callbacks; they erase from the set later
+  for (auto id : ids) http_.cancel(id);
+}
+
+void WebhookSink::deliver(const Event& ev, const DeliveryInfo& info, DeliveryCallback done) {
+  HttpRequest req;
+  try {
+    WebhookPayload p = buildPayload(config_, ev, info);
+    req.body = std::move(p.body);
+    req.headers = std::move(p.headers);
+    switch (config_.auth.kind) {
+      case AuthKind::None:
+        break;
+      case AuthKind::Bearer:
+        req.headers.emplace_back("Authorization", "Bearer " + config_.auth.token.reveal());
+        break;
+      case AuthKind::Basic:
+        req.basic_auth = std::make_pair(config_.auth.username, config_.auth.password.reveal());
+        break;
+      case AuthKind::Hmac:
+        // Over the exact bytes sent, so the receiver can verify before parsing.
+        req.headers.emplace_back(
+            "X-Sluice-Signature-256",
+            "sha256=" + hmacSha256Hex(config_.auth.hmac_secret.reveal(), req.body));
+        break;
+    }
+  } catch (const std::exception& e) {
+    boost::asio::post(io_, [done = std::move(done), why = std::string(e.what())] {
+      done(Dead{"cannot encode event: " + why});
+    });
+    return;
+  }
+  req.method = config_.method;
+  req.url = config_.url;
+  req.timeout = shared_->policy.timeout;
+  req.connect_timeout = std::min(shared_->policy.timeout, kMaxConnectTimeout);
+  req.verify_tls = config_.tls_verify;
+  req.ca_file = config_.ca_file;
+  req.version = config_.http_version;
+  req.max_response_body = kKeptResponseBody;
+
+  // send() never calls back inline, so the id is recorded before the callback can need it.
+  auto id_slot = std::make_shared<std::uint64_t>(0);
+  auto id = http_.send(std::move(req),
+                       [shared = shared_, id_slot, done = std::move(done)](HttpResponse r) {
+                         shared->in_flight.erase(*id_slot);
+                         done(classify(r, shared->policy, shared->clock.nowMs()));
+                       });
+  *id_slot = id;
+  shared_->in_flight.insert(id);
+}
+
+std::unique_ptr<Sink> WebhookSpec::create(SinkContext& ctx) const {
+  return std::make_unique<WebhookSink>(name, config, policy, ctx);
+}
+
+}  // namespace sluice::sinks::webhook

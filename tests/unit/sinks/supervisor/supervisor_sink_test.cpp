@@ -1,0 +1,496 @@
+// The supervisor sink runs real processes: small /bin/sh scripts and coreutils written into a
+// temp dir. Waits run the io_context until a condition holds or a deadline passes.
+#include "sinks/supervisor/supervisor_sink.hpp"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+#include <stdlib.h>
+
+#include <cerrno>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <boost/asio/steady_timer.hpp>
+
+#include "daemon/health.hpp"
+#include "daemon/http_client.hpp"
+#include "daemon/registry.hpp"
+
+namespace sluice::sinks::supervisor {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+std::string readFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void writeFile(const fs::path& p, const std::string& content, fs::perms perms) {
+  std::ofstream(p, std::ios::binary) << content;
+  fs::permissions(p, perms);
+}
+
+// Dead processes only: gone (ESRCH) or a zombie waiting for whoever adopted it to reap it.
+bool processGone(pid_t pid) {
+  if (::kill(pid, 0) != 0 && errno == ESRCH) return true;
+  auto stat = readFile("/proc/" + std::to_string(pid) + "/stat");
+  auto close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'Z';
+}
+
+struct Parsed {
+  std::unique_ptr<SinkSpec> spec;
+  std::vector<ConfigError> errors;
+  bool hasError(const std::string& path, const std::string& text = "") const {
+    for (auto& e : errors)
+      if (e.path == path && e.message.find(text) != std::string::npos) return true;
+    return false;
+  }
+};
+
+// The same steps as the core's config loader: name, type and policy first, then the plugin.
+Parsed parse(const std::string& yaml) {
+  ConfigErrors errors;
+  MapReader m(YAML::Load(yaml), "sinks[0]", errors);
+  auto name = m.requiredString("name");
+  auto type = m.requiredString("type");
+  auto policy = parseDeliveryPolicy(m, DeliveryPolicy{});
+  auto parser = findSink(type);
+  EXPECT_NE(parser, nullptr);
+  auto spec = parser(m);
+  spec->name = name;
+  spec->type = type;
+  spec->policy = policy;
+  return {std::move(spec), errors.list()};
+}
+
+Event makeEvent(const std::string& id) {
+  Event ev;
+  ev.id = id;
+  ev.source = "file://host/inbox";
+  ev.time_ms = 1'700'000'000'123;
+  ev.storage = "local";
+  ev.connector = "inbox";
+  ev.path = "/inbox/a.txt";
+  ev.size = 5;
+  return ev;
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "sluice-sup-XXXXXX").string();
+    path_ = ::mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+class SupervisorSinkTest : public ::testing::Test {
+ protected:
+  SupervisorSinkTest() {
+    log_ = std::make_shared<spdlog::logger>(
+        "supervisor-test", std::make_shared<spdlog::sinks::ostream_sink_st>(log_text_));
+    log_->set_level(spdlog::level::trace);
+  }
+
+  fs::path script(const std::string& name, const std::string& body) {
+    auto p = tmp_.path() / name;
+    writeFile(p, "#!/bin/sh\n" + body, fs::perms::owner_all);
+    return p;
+  }
+
+  // `extra` are YAML lines added to the sink's mapping.
+  std::unique_ptr<Sink> makeSink(const std::string& command, const std::string& extra = "") {
+    auto parsed = parse("name: jobs\ntype: supervisor\ncommand: " + command + "\n" + extra);
+    for (auto& e : parsed.errors) ADD_FAILURE() << e.str();
+    SinkContext ctx{io_, http_, metrics_, health_, clock_, tmp_.path() / "state", log_};
+    return parsed.spec->create(ctx);
+  }
+
+  fs::path jobDir(const std::string& folder) { return tmp_.path() / "state/jobs/jobs" / folder; }
+
+  bool waitUntil(const std::function<bool()>& cond, std::chrono::milliseconds limit = 20s) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!cond()) {
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      if (io_.stopped()) io_.restart();
+      boost::asio::steady_timer tick(io_, 5ms);  // bounds each step when nothing else happens
+      tick.async_wait([](const boost::system::error_code&) {});
+      io_.run_one();
+    }
+    return true;
+  }
+
+  DeliveryResult deliver(Sink& sink, const Event& ev, int attempt = 1) {
+    std::optional<DeliveryResult> result;
+    sink.deliver(ev, DeliveryInfo{"jobs", 1, attempt, 0}, [&](DeliveryResult r) { result = r; });
+    EXPECT_FALSE(result.has_value()) << "answered inline";
+    EXPECT_TRUE(waitUntil([&] { return result.has_value(); }));
+    return result.value_or(Retry{std::nullopt, "no answer"});
+  }
+
+  static std::string reasonOf(const DeliveryResult& r) {
+    if (auto* rt = std::get_if<Retry>(&r)) return rt->reason;
+    if (auto* d = std::get_if<Dead>(&r)) return d->reason;
+    return "";
+  }
+
+  TempDir tmp_;
+  boost::asio::io_context io_;
+  HttpClient http_{io_};
+  Metrics metrics_;
+  Health health_;
+  ManualClock clock_;
+  std::ostringstream log_text_;
+  std::shared_ptr<spdlog::logger> log_;
+};
+
+TEST_F(SupervisorSinkTest, JobSeesExactlyTheDocumentedEnvironment) {
+  ::setenv("SLUICE_SUP_TEST_MARKER", "must-not-leak", 1);
+  ::setenv("SLUICE_SUP_TEST_GREETING", "hello", 1);
+  auto sink = makeSink("[/usr/bin/env, -0]",
+                       "env: {GREETING: \"${SLUICE_SUP_TEST_GREETING} job\", LANG: de_DE.UTF-8}\n");
+  auto ev = makeEvent("env1");
+  ASSERT_TRUE(std::holds_alternative<Done>(deliver(*sink, ev, 2)));
+
+  const auto dir = jobDir("env1-2");
+  std::map<std::string, std::string> env;
+  std::stringstream out(readFile(dir / "stdout.log"));
+  for (std::string kv; std::getline(out, kv, '\0');) {
+    auto eq = kv.find('=');
+    env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  std::set<std::string> names;
+  for (auto& [k, v] : env) names.insert(k);
+  EXPECT_EQ(names, (std::set<std::string>{"PATH", "HOME", "LANG", "INPUT_FILE_PATH",
+                                          "TMP_INPUT_DIR", "TMP_OUTPUT_DIR", "STORAGE_OBJECT_KEY",
+                                          "EVENT_TIME", "EVENT", "SLUICE_EVENT_ID",
+                                          "SLUICE_EVENT_TYPE", "SLUICE_SINK", "SLUICE_ATTEMPT",
+                                          "GREETING"}));
+  EXPECT_EQ(env["PATH"], "/usr/local/bin:/usr/bin:/bin");
+  EXPECT_EQ(env["HOME"], dir.string());
+  EXPECT_EQ(env["LANG"], "de_DE.UTF-8");  // the user's env overrides the defaults
+  EXPECT_EQ(env["GREETING"], "hello job");
+  EXPECT_EQ(env["INPUT_FILE_PATH"], "/inbox/a.txt");
+  EXPECT_EQ(env["STORAGE_OBJECT_KEY"], "/inbox/a.txt");
+  EXPECT_EQ(env["TMP_INPUT_DIR"], (dir / "input").string());
+  EXPECT_EQ(env["TMP_OUTPUT_DIR"], (dir / "output").string());
+  EXPECT_EQ(env["EVENT_TIME"], "2023-11-14T22:13:20.123Z");
+  EXPECT_EQ(nlohmann::json::parse(env["EVENT"]), toJson(ev));
+  EXPECT_EQ(env["SLUICE_EVENT_ID"], "env1");
+  EXPECT_EQ(env["SLUICE_EVENT_TYPE"], "created");
+  EXPECT_EQ(env["SLUICE_SINK"], "jobs");
+  EXPECT_EQ(env["SLUICE_ATTEMPT"], "2");
+  EXPECT_EQ(nlohmann::json::parse(readFile(dir / "event.json")), toJson(ev));
+  // The folder keeps logs and event.json; input/ and output/ are gone after the job.
+  EXPECT_FALSE(fs::exists(dir / "input"));
+  EXPECT_FALSE(fs::exists(dir / "output"));
+  // Logs name the event but never carry its content.
+  EXPECT_NE(log_text_.str().find("env1"), std::string::npos);
+  EXPECT_EQ(log_text_.str().find("a.txt"), std::string::npos);
+  ::unsetenv("SLUICE_SUP_TEST_MARKER");
+  ::unsetenv("SLUICE_SUP_TEST_GREETING");
+}
+
+TEST_F(SupervisorSinkTest, ObjectKeyWinsAndNonLocalEventsHaveNoInputFilePath) {
+  auto sink = makeSink("[/usr/bin/env, -0]");
+  auto ev = makeEvent("s3");
+  ev.storage = "minio";
+  ev.path = "/images/raw/x.png";
+  ev.bucket = "images";
+  ev.key = "raw/x.png";
+  ASSERT_TRUE(std::holds_alternative<Done>(deliver(*sink, ev)));
+  auto out = readFile(jobDir("s3-1") / "stdout.log");
+  EXPECT_NE(out.find(std::string("STORAGE_OBJECT_KEY=raw/x.png\0", 29)), std::string::npos);
+  EXPECT_EQ(out.find("INPUT_FILE_PATH="), std::string::npos);
+}
+
+TEST_F(SupervisorSinkTest, InputFilePathArrivesByteExact) {
+  auto sink = makeSink("[/usr/bin/printenv, INPUT_FILE_PATH]");
+  auto ev = makeEvent("bytes");
+  ev.path = "/inbox/line\nbreak-\xff\xfe-\xc3(.bin";
+  ASSERT_TRUE(std::holds_alternative<Done>(deliver(*sink, ev)));
+  EXPECT_EQ(readFile(jobDir("bytes-1") / "stdout.log"), ev.path + "\n");
+}
+
+TEST_F(SupervisorSinkTest, ExitZeroIsDoneAndOutputIsCaptured) {
+  auto cmd = script("ok.sh", "echo to-stdout\necho to-stderr >&2\ntouch \"$TMP_OUTPUT_DIR/r\"\n");
+  auto sink = makeSink("[\"" + cmd.string() + "\"]");
+  ASSERT_TRUE(std::holds_alternative<Done>(deliver(*sink, makeEvent("ok"))));
+  EXPECT_EQ(readFile(jobDir("ok-1") / "stdout.log"), "to-stdout\n");
+  EXPECT_EQ(readFile(jobDir("ok-1") / "stderr.log"), "to-stderr\n");
+  EXPECT_FALSE(fs::exists(jobDir("ok-1") / "output"));
+}
+
+TEST_F(SupervisorSinkTest, NonZeroExitIsRetryWithTheLastStderrLine) {
+  auto cmd = script("fail.sh", "echo first >&2\necho 'model file missing' >&2\nexit 3\n");
+  auto sink = makeSink("[\"" + cmd.string() + "\"]");
+  auto r = deliver(*sink, makeEvent("fail"));
+  ASSERT_TRUE(std::holds_alternative<Retry>(r)) << describe(r);
+  EXPECT_FALSE(std::get<Retry>(r).after.has_value());
+  EXPECT_EQ(reasonOf(r), "exit status 3; stderr: model file missing");
+}
+
+TEST_F(SupervisorSinkTest, OnFailureDeadDeadLetters) {
+  auto cmd = script("fail.sh", "exit 3\n");
+  auto sink = makeSink("[\"" + cmd.string() + "\"]", "on_failure: dead\n");
+  auto r = deliver(*sink, makeEvent("dead"));
+  ASSERT_TRUE(std::holds_alternative<Dead>(r)) << describe(r);
+  EXPECT_EQ(reasonOf(r), "exit status 3");
+}
+
+TEST_F(SupervisorSinkTest, PermanentExitCodesDeadLetterOthersRetry) {
+  auto cmd = script("attempt.sh", "exit \"$SLUICE_ATTEMPT\"\n");  // exit status = attempt
+  auto sink = makeSink("[\"" + cmd.string() + "\"]", "permanent_exit_codes: [4, 5]\n");
+  EXPECT_TRUE(std::holds_alternative<Retry>(deliver(*sink, makeEvent("p"), 3)));
+  EXPECT_TRUE(std::holds_alternative<Dead>(deliver(*sink, makeEvent("p"), 4)));
+}
+
+TEST_F(SupervisorSinkTest, TimeoutKillsTheScriptAndItsChildren) {
+  auto cmd = script("hang.sh", "sleep 1000 &\necho $! > child.pid\necho $$ > script.pid\nwait\n");
+  auto sink = makeSink("[\"" + cmd.string() + "\"]", "timeout: 300ms\nkill_grace: 5s\n");
+  auto r = deliver(*sink, makeEvent("slow"));
+  ASSERT_TRUE(std::holds_alternative<Retry>(r)) << describe(r);
+  EXPECT_EQ(reasonOf(r), "timed out after 300ms");
+  for (auto* f : {"child.pid", "script.pid"}) {
+    pid_t pid = std::stoi(readFile(jobDir("slow-1") / f));
+    EXPECT_TRUE(waitUntil([&] { return processGone(pid); }, 5s)) << f << " " << pid;
+  }
+}
+
+TEST_F(SupervisorSinkTest, ChildrenLeftBehindAreKilledWhenTheScriptExits) {
+  auto cmd = script("leave.sh", "sleep 1000 &\necho $! > child.pid\nexit 0\n");
+  auto sink = makeSink("[\"" + cmd.string() + "\"]");
+  ASSERT_TRUE(std::holds_alternative<Done>(deliver(*sink, makeEvent("leave"))));
+  pid_t child = std::stoi(readFile(jobDir("leave-1") / "child.pid"));
+  EXPECT_TRUE(waitUntil([&] { return processGone(child); }, 5s));
+}
+
+TEST_F(SupervisorSinkTest, TimeoutEscalatesToSigkillForJobsIgnoringSigterm) {
+  auto cmd = script("stubborn.sh",
+                    "trap '' TERM\nsleep 1000 &\necho $! > child.pid\nwhile :; do wait; done\n");
+  auto sink = makeSink("[\"" + cmd.string() + "\"]", "timeout: 200ms\nkill_grace: 200ms\n");
+  auto r = deliver(*sink, makeEvent("stubborn"));
+  EXPECT_EQ(reasonOf(r), "timed out after 200ms");
+  pid_t child = std::stoi(readFile(jobDir("stubborn-1") / "child.pid"));
+  EXPECT_TRUE(waitUntil([&] { return processGone(child); }, 5s));
+}
+
+TEST_F(SupervisorSinkTest, KilledBySignalIsRetry) {
+  auto cmd = script("self.sh", "kill -KILL $$\n");
+  auto sink = makeSink("[\"" + cmd.string() + "\"]");
+  auto r = deliver(*sink, makeEvent("sig"));
+  ASSERT_TRUE(std::holds_alternative<Retry>(r)) << describe(r);
+  EXPECT_EQ(reasonOf(r), "killed by signal 9");
+}
+
+TEST_F(SupervisorSinkTest, CommandThatVanishedIsRetryCannotStart) {
+  auto cmd = script("gone.sh", "exit 0\n");
+  auto sink = makeSink("[\"" + cmd.string() + "\"]");
+  fs::remove(cmd);
+  auto r = deliver(*sink, makeEvent("gone"));
+  ASSERT_TRUE(std::holds_alternative<Retry>(r)) << describe(r);
+  EXPECT_EQ(reasonOf(r), "cannot start: No such file or directory");
+}
+
+TEST_F(SupervisorSinkTest, EventTooLargeForTheEnvironmentIsDead) {
+  auto sink = makeSink("[/bin/true]");
+  auto ev = makeEvent("big");
+  ev.native = std::string(256 * 1024, 'x');  // EVENT above Linux's 128 KiB per string
+  auto r = deliver(*sink, ev);
+  ASSERT_TRUE(std::holds_alternative<Dead>(r)) << describe(r);
+  EXPECT_EQ(reasonOf(r), "cannot start: Argument list too long");
+}
+
+TEST_F(SupervisorSinkTest, EventBytesWithNulAreDead) {
+  auto sink = makeSink("[/bin/true]");
+  auto ev = makeEvent("nul");
+  ev.key = std::string("a\0b", 3);
+  auto r = deliver(*sink, ev);
+  ASSERT_TRUE(std::holds_alternative<Dead>(r)) << describe(r);
+  EXPECT_NE(reasonOf(r).find("STORAGE_OBJECT_KEY"), std::string::npos);
+}
+
+TEST_F(SupervisorSinkTest, AbortKillsRunningJobsAndReportsRetry) {
+  auto cmd = script("hang.sh", "sleep 1000 &\necho $! > child.pid\nwait\n");
+  auto sink = makeSink("[\"" + cmd.string() + "\"]", "timeout: 1h\n");
+  std::vector<DeliveryResult> results;
+  for (auto* id : {"a1", "a2"})
+    sink->deliver(makeEvent(id), DeliveryInfo{"jobs", 1, 1, 0},
+                  [&](DeliveryResult r) { results.push_back(r); });
+  ASSERT_TRUE(waitUntil([&] {
+    return fs::exists(jobDir("a1-1") / "child.pid") && fs::exists(jobDir("a2-1") / "child.pid");
+  }));
+  sink->abort();
+  ASSERT_TRUE(waitUntil([&] { return results.size() == 2; }));
+  for (auto& r : results) EXPECT_EQ(reasonOf(r), "aborted at shutdown");
+  for (auto* id : {"a1-1", "a2-1"}) {
+    pid_t child = std::stoi(readFile(jobDir(id) / "child.pid"));
+    EXPECT_TRUE(waitUntil([&] { return processGone(child); }, 5s)) << id;
+  }
+  // After abort nothing new starts.
+  EXPECT_EQ(reasonOf(deliver(*sink, makeEvent("late"))), "aborted at shutdown");
+  EXPECT_FALSE(fs::exists(jobDir("late-1")));
+}
+
+TEST_F(SupervisorSinkTest, KeepsOnlyTheNewestJobFolders) {
+  auto sink = makeSink("[/bin/true]", "keep_jobs: 2\n");
+  for (auto* id : {"k1", "k2", "k3", "k4"})
+    ASSERT_TRUE(std::holds_alternative<Done>(deliver(*sink, makeEvent(id))));
+  std::set<std::string> left;
+  for (auto& e : fs::directory_iterator(tmp_.path() / "state/jobs/jobs"))
+    left.insert(e.path().filename().string());
+  EXPECT_EQ(left, (std::set<std::string>{"k3-1", "k4-1"}));
+}
+
+TEST_F(SupervisorSinkTest, NeverRunsMoreJobsThanItsSlots) {
+  auto cmd = script("hang.sh", "echo started > started\nexec sleep 1000\n");
+  auto sink = makeSink("[\"" + cmd.string() + "\"]", "concurrency: 1\ntimeout: 1h\n");
+  std::optional<DeliveryResult> first;
+  sink->deliver(makeEvent("c1"), DeliveryInfo{"jobs", 1, 1, 0},
+                [&](DeliveryResult r) { first = r; });
+  ASSERT_TRUE(waitUntil([&] { return fs::exists(jobDir("c1-1") / "started"); }));
+  EXPECT_EQ(reasonOf(deliver(*sink, makeEvent("c2"))), "no free job slot");
+  EXPECT_FALSE(fs::exists(jobDir("c2-1")));
+  sink->abort();
+  ASSERT_TRUE(waitUntil([&] { return first.has_value(); }));
+}
+
+TEST_F(SupervisorSinkTest, SameDeliveryTwiceDoesNotDisturbTheRunningJob) {
+  auto cmd = script("hang.sh", "echo started > started\nexec sleep 1000\n");
+  auto sink = makeSink("[\"" + cmd.string() + "\"]", "timeout: 1h\n");
+  std::optional<DeliveryResult> first;
+  sink->deliver(makeEvent("twice"), DeliveryInfo{"jobs", 1, 1, 0},
+                [&](DeliveryResult r) { first = r; });
+  ASSERT_TRUE(waitUntil([&] { return fs::exists(jobDir("twice-1") / "started"); }));
+  EXPECT_EQ(reasonOf(deliver(*sink, makeEvent("twice"))),
+            "the job for this event and attempt is still running");
+  EXPECT_TRUE(fs::exists(jobDir("twice-1") / "started"));
+  sink->abort();
+  ASSERT_TRUE(waitUntil([&] { return first.has_value(); }));
+}
+
+TEST_F(SupervisorSinkTest, DestroyingTheSinkKillsItsJobsWithoutCallingBack) {
+  auto cmd = script("hang.sh", "sleep 1000 &\necho $! > child.pid\nwait\n");
+  auto sink = makeSink("[\"" + cmd.string() + "\"]", "timeout: 1h\n");
+  bool called = false;
+  sink->deliver(makeEvent("d"), DeliveryInfo{"jobs", 1, 1, 0}, [&](DeliveryResult) { called = true; });
+  ASSERT_TRUE(waitUntil([&] { return fs::exists(jobDir("d-1") / "child.pid"); }));
+  sink.reset();
+  pid_t child = std::stoi(readFile(jobDir("d-1") / "child.pid"));
+  EXPECT_TRUE(waitUntil([&] { return processGone(child); }, 5s));
+  io_.restart();
+  io_.poll();  // the cancelled waits complete and must do nothing
+  EXPECT_FALSE(called);
+}
+
+TEST(SupervisorSinkSlotPoolTest, NeverHandsOutMoreSlotsThanConfigured) {
+  SlotPool pool(2);
+  auto a = pool.acquire();
+  auto b = pool.acquire();
+  ASSERT_TRUE(a && b);
+  EXPECT_NE(a->slot().index, b->slot().index);
+  EXPECT_FALSE(pool.acquire().has_value());
+  EXPECT_EQ(pool.inUse(), 2);
+  {
+    auto moved = std::move(*a);  // moving a lease must not free or double-count its slot
+    EXPECT_EQ(pool.inUse(), 2);
+    EXPECT_FALSE(pool.acquire().has_value());
+  }
+  EXPECT_EQ(pool.inUse(), 1);
+  auto c = pool.acquire();
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->slot().index, 0);
+  EXPECT_FALSE(pool.acquire().has_value());
+}
+
+class SupervisorSinkConfigTest : public ::testing::Test {
+ protected:
+  Parsed parseCommand(const std::string& command, const std::string& extra = "") {
+    return parse("name: jobs\ntype: supervisor\ncommand: " + command + "\n" + extra);
+  }
+  TempDir tmp_;
+};
+
+TEST_F(SupervisorSinkConfigTest, DefaultsAndBareNamesFromPath) {
+  auto p = parseCommand("[sh, -c, \"exit 0\"]", "gpus: none\nstage_in: false\n");
+  ASSERT_TRUE(p.errors.empty()) << p.errors.front().str();
+  auto& c = dynamic_cast<SupervisorSpec&>(*p.spec).config;
+  EXPECT_EQ(c.command, (std::vector<std::string>{"sh", "-c", "exit 0"}));
+  EXPECT_TRUE(c.program.starts_with("/") && c.program.ends_with("/sh")) << c.program;
+  EXPECT_EQ(c.kill_grace, 10s);
+  EXPECT_EQ(c.on_failure, OnFailure::Retry);
+  EXPECT_EQ(c.keep_jobs, 1000u);
+  EXPECT_TRUE(c.env.empty() && c.permanent_exit_codes.empty());
+}
+
+TEST_F(SupervisorSinkConfigTest, RelativeCommandsResolveAgainstTheCurrentDirectory) {
+  writeFile(tmp_.path() / "run.sh", "#!/bin/sh\n", fs::perms::owner_all);
+  std::string why;
+  EXPECT_EQ(resolveProgram("./run.sh", tmp_.path().string(), "/nowhere", &why),
+            (tmp_.path() / "run.sh").string());
+  EXPECT_EQ(resolveProgram("run.sh", "/", tmp_.path().string(), &why),
+            (tmp_.path() / "run.sh").string());
+  EXPECT_FALSE(resolveProgram("run.sh", tmp_.path().string(), "/nowhere:", &why));
+}
+
+TEST_F(SupervisorSinkConfigTest, MissingCommandIsAnError) {
+  EXPECT_TRUE(parse("name: jobs\ntype: supervisor\n").hasError("sinks[0].command", "required"));
+  EXPECT_TRUE(parseCommand("[]").hasError("sinks[0].command", "must not be empty"));
+  EXPECT_TRUE(parseCommand("/bin/true").hasError("sinks[0].command", "list of strings"));
+}
+
+TEST_F(SupervisorSinkConfigTest, CommandMustExistAndBeExecutable) {
+  writeFile(tmp_.path() / "plain.sh", "#!/bin/sh\n", fs::perms::owner_read | fs::perms::owner_write);
+  auto p = parseCommand("[\"" + (tmp_.path() / "plain.sh").string() + "\"]");
+  EXPECT_TRUE(p.hasError("sinks[0].command", "is not executable")) << p.errors.size();
+  EXPECT_TRUE(parseCommand("[\"" + (tmp_.path() / "none.sh").string() + "\"]")
+                  .hasError("sinks[0].command", "No such file or directory"));
+  EXPECT_TRUE(parseCommand("[sluice-no-such-program-xyz]")
+                  .hasError("sinks[0].command", "not found"));
+  EXPECT_TRUE(parseCommand("[\"" + tmp_.path().string() + "\"]")
+                  .hasError("sinks[0].command", "not a regular file"));
+}
+
+TEST_F(SupervisorSinkConfigTest, UnknownKeysAndBadValuesNameTheirPath) {
+  auto p = parseCommand("[/bin/true]",
+                        "colour: blue\non_failure: maybe\npermanent_exit_codes: [0, 300]\n"
+                        "kill_grace: 10\nkeep_jobs: -1\nenv: {\"A=B\": x}\n");
+  EXPECT_TRUE(p.hasError("sinks[0].colour", "unknown key"));
+  EXPECT_TRUE(p.hasError("sinks[0].on_failure", "retry, dead"));
+  EXPECT_TRUE(p.hasError("sinks[0].permanent_exit_codes", "\"0\""));
+  EXPECT_TRUE(p.hasError("sinks[0].permanent_exit_codes", "\"300\""));
+  EXPECT_TRUE(p.hasError("sinks[0].kill_grace", "duration"));
+  EXPECT_TRUE(p.hasError("sinks[0].keep_jobs"));
+  EXPECT_TRUE(p.hasError("sinks[0].env.A=B", "not a valid variable name"));
+  // Policy keys belong to the core and are not unknown to the plugin.
+  EXPECT_TRUE(parseCommand("[/bin/true]", "timeout: 1h\nconcurrency: 2\n").errors.empty());
+}
+
+TEST_F(SupervisorSinkConfigTest, LaterFeaturesAreRejectedNotIgnored) {
+  auto p = parseCommand("[/bin/true]",
+                        "gpus: auto\ngpus_per_job: 1\nstage_in: true\n"
+                        "outputs: [{source: s, path: out/}]\nuser: jobs\n");
+  EXPECT_TRUE(p.hasError("sinks[0].gpus", "GPU slots are not available in this version"));
+  EXPECT_TRUE(p.hasError("sinks[0].gpus_per_job", "GPU slots are not available"));
+  EXPECT_TRUE(p.hasError("sinks[0].stage_in", "not available in this version"));
+  EXPECT_TRUE(p.hasError("sinks[0].outputs", "not available in this version"));
+  EXPECT_TRUE(p.hasError("sinks[0].user", "not available in this version"));
+  EXPECT_EQ(p.errors.size(), 5u);
+  EXPECT_TRUE(parseCommand("[/bin/true]", "gpus: [0, 1]\n").hasError("sinks[0].gpus"));
+}
+
+}  // namespace
+}  // namespace sluice::sinks::supervisor

@@ -1,0 +1,365 @@
+#include "sinks/webhook/webhook_sink.hpp"
+
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <nlohmann/json.hpp>
+
+#include "daemon/health.hpp"
+#include "daemon/metrics.hpp"
+#include "daemon/registry.hpp"
+#include "tests/unit/support/temp_dir.hpp"
+#include "tests/unit/support/test_http_server.hpp"
+
+namespace sluice::sinks::webhook {
+namespace {
+
+using namespace std::chrono_literals;
+using test::CannedResponse;
+using test::RecordedRequest;
+using test::runUntil;
+using test::TestHttpServer;
+
+// Parses a sink entry the way the core does: name, type and the delivery policy first, then
+// the registered parser for the rest.
+std::unique_ptr<WebhookSpec> parse(const std::string& yaml, ConfigErrors& errors) {
+  MapReader m(YAML::Load(yaml), "sinks[0]", errors);
+  auto name = m.requiredString("name");
+  auto type = m.requiredString("type");
+  auto policy = parseDeliveryPolicy(m, DeliveryPolicy{});
+  SinkParser parser = findSink(type);
+  if (!parser) {
+    ADD_FAILURE() << "no sink type " << type;
+    return nullptr;
+  }
+  std::unique_ptr<SinkSpec> spec = parser(m);
+  spec->name = name;
+  spec->type = type;
+  spec->policy = policy;
+  return std::unique_ptr<WebhookSpec>(dynamic_cast<WebhookSpec*>(spec.release()));
+}
+
+std::string errorText(const ConfigErrors& errors) {
+  std::string s;
+  for (auto& e : errors.list()) s += e.str() + "\n";
+  return s;
+}
+
+bool hasErrorAt(const ConfigErrors& errors, const std::string& path) {
+  for (auto& e : errors.list())
+    if (e.path == path) return true;
+  return false;
+}
+
+Event sampleEvent() {
+  Event ev;
+  ev.id = "7c1f00aa";
+  ev.source = "file://host/data/inbox";
+  ev.type = EventType::Created;
+  ev.time_ms = 1'700'000'000'118;
+  ev.storage = "local";
+  ev.connector = "inbox";
+  ev.path = "/data/inbox/a b%\xc3\xbc.txt";
+  ev.size = 5;
+  ev.native = {{"mask", "IN_CLOSE_WRITE"}, {"name", "a.txt"}};
+  return ev;
+}
+
+class WebhookSinkTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Sink> makeSink(const std::string& extra_yaml) {
+    ConfigErrors errors;
+    auto spec =
+        parse("name: hook\ntype: webhook\nurl: " + server.url("/hook") + "\n" + extra_yaml, errors);
+    EXPECT_TRUE(errors.empty()) << errorText(errors);
+    return spec ? spec->create(ctx) : nullptr;
+  }
+
+  // Delivers one event and runs the loop until the sink answers.
+  DeliveryResult deliver(Sink& sink, const Event& ev, int attempt = 1) {
+    std::optional<DeliveryResult> out;
+    sink.deliver(ev, DeliveryInfo{"hook", 1, attempt, ev.time_ms},
+                 [&](DeliveryResult r) { out = std::move(r); });
+    EXPECT_FALSE(out.has_value()) << "done must not be called inline";
+    EXPECT_TRUE(runUntil(io, [&] { return out.has_value(); }));
+    return out.value_or(DeliveryResult{Dead{"no answer"}});
+  }
+
+  RecordedRequest onlyRequest() {
+    auto reqs = server.requests();
+    EXPECT_EQ(reqs.size(), 1u);
+    return reqs.empty() ? RecordedRequest{} : reqs.back();
+  }
+
+  static std::string header(const RecordedRequest& r, const std::string& name) {
+    auto* v = r.header(name);
+    return v ? *v : "<absent>";
+  }
+
+  boost::asio::io_context io;
+  TestHttpServer server;
+  HttpClient http{io};
+  Metrics metrics;
+  Health health;
+  ManualClock clock;
+  test::TempDir dir;
+  SinkContext ctx{io, http, metrics, health, clock, dir.path(), nullptr};
+};
+
+TEST_F(WebhookSinkTest, CloudEventsStructuredBodyAndHeaders) {
+  auto sink = makeSink("headers: {X-Team: imaging}\n");
+  auto ev = sampleEvent();
+  EXPECT_TRUE(std::holds_alternative<Done>(deliver(*sink, ev, 3)));
+  auto r = onlyRequest();
+  EXPECT_EQ(r.method, "POST");
+  EXPECT_EQ(r.target, "/hook");
+  EXPECT_EQ(header(r, "content-type"), "application/cloudevents+json; charset=utf-8");
+  EXPECT_EQ(header(r, "user-agent"), std::string("sluice/") + SLUICE_VERSION);
+  EXPECT_EQ(header(r, "x-sluice-event-id"), "7c1f00aa");
+  EXPECT_EQ(header(r, "x-sluice-attempt"), "3");
+  EXPECT_EQ(header(r, "x-team"), "imaging");
+  EXPECT_EQ(header(r, "authorization"), "<absent>");
+  auto body = nlohmann::json::parse(r.body);
+  EXPECT_EQ(body, toJson(ev));
+  EXPECT_EQ(body["specversion"], "1.0");
+  EXPECT_EQ(body["type"], "sluice.object.created");
+  EXPECT_EQ(body["data"]["path"], ev.path);
+  EXPECT_EQ(body["data"]["native"]["mask"], "IN_CLOSE_WRITE");
+  EXPECT_EQ(fromJson(body).path, ev.path);
+}
+
+TEST_F(WebhookSinkTest, CloudEventsBinaryPutsAttributesInHeaders) {
+  auto sink = makeSink("format: cloudevents-binary\nmethod: PUT\n");
+  auto ev = sampleEvent();
+  EXPECT_TRUE(std::holds_alternative<Done>(deliver(*sink, ev)));
+  auto r = onlyRequest();
+  EXPECT_EQ(r.method, "PUT");
+  EXPECT_EQ(header(r, "content-type"), "application/json");
+  EXPECT_EQ(header(r, "ce-specversion"), "1.0");
+  EXPECT_EQ(header(r, "ce-id"), "7c1f00aa");
+  EXPECT_EQ(header(r, "ce-source"), "file://host/data/inbox");
+  EXPECT_EQ(header(r, "ce-type"), "sluice.object.created");
+  EXPECT_EQ(header(r, "ce-subject"), "/data/inbox/a%20b%25%C3%BC.txt");
+  EXPECT_EQ(header(r, "ce-time"), "2023-11-14T22:13:20.118Z");
+  EXPECT_EQ(nlohmann::json::parse(r.body), ev.data());
+}
+
+TEST_F(WebhookSinkTest, NativeSendsTheSourceEventOrElseData) {
+  auto sink = makeSink("format: native\n");
+  auto ev = sampleEvent();
+  EXPECT_TRUE(std::holds_alternative<Done>(deliver(*sink, ev)));
+  ev.native = nullptr;
+  EXPECT_TRUE(std::holds_alternative<Done>(deliver(*sink, ev)));
+  auto reqs = server.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_EQ(header(reqs[0], "content-type"), "application/json");
+  EXPECT_EQ(nlohmann::json::parse(reqs[0].body), sampleEvent().native);
+  EXPECT_EQ(nlohmann::json::parse(reqs[1].body), ev.data());
+  EXPECT_EQ(header(reqs[1], "ce-id"), "<absent>");
+}
+
+TEST_F(WebhookSinkTest, ConfiguredHeadersReplaceDefaultsOfTheSameName) {
+  auto sink = makeSink("format: native\nheaders: {content-type: application/vnd.x+json}\n");
+  deliver(*sink, sampleEvent());
+  auto r = onlyRequest();
+  EXPECT_EQ(header(r, "content-type"), "application/vnd.x+json");
+}
+
+TEST_F(WebhookSinkTest, BearerTokenFromFile) {
+  auto file = dir.path() / "token";
+  std::ofstream(file) << "s3cr3t\n";
+  auto sink = makeSink("auth: {bearer_file: " + file.string() + "}\n");
+  deliver(*sink, sampleEvent());
+  EXPECT_EQ(header(onlyRequest(), "authorization"), "Bearer s3cr3t");
+}
+
+TEST_F(WebhookSinkTest, BasicAuth) {
+  auto sink = makeSink("auth: {username: alice, password: 'pa ss'}\n");
+  deliver(*sink, sampleEvent());
+  EXPECT_EQ(header(onlyRequest(), "authorization"), "Basic YWxpY2U6cGEgc3M=");
+}
+
+TEST_F(WebhookSinkTest, HmacSignatureCoversTheExactBody) {
+  auto sink = makeSink("auth: {hmac_secret: k3y}\n");
+  deliver(*sink, sampleEvent());
+  auto r = onlyRequest();
+  EXPECT_EQ(header(r, "x-sluice-signature-256"), "sha256=" + hmacSha256Hex("k3y", r.body));
+  EXPECT_EQ(header(r, "authorization"), "<absent>");
+  // RFC 4231 test case 2, so the helper itself is checked against a known answer.
+  EXPECT_EQ(hmacSha256Hex("Jefe", "what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+TEST_F(WebhookSinkTest, StatusClassificationEndToEnd) {
+  auto sink = makeSink("");
+  auto with = [&](CannedResponse resp) {
+    server.respondWith(std::move(resp));
+    return deliver(*sink, sampleEvent());
+  };
+  EXPECT_TRUE(std::holds_alternative<Done>(with({200, {}, "ok"})));
+  EXPECT_TRUE(std::holds_alternative<Done>(with({204, {}, ""})));
+  auto r503 = with({503, {{"Retry-After", "7"}}, "busy"});
+  ASSERT_TRUE(std::holds_alternative<Retry>(r503)) << describe(r503);
+  EXPECT_EQ(std::get<Retry>(r503).after, Duration(7000));
+  EXPECT_EQ(std::get<Retry>(r503).reason, "HTTP 503: busy");
+  auto r429 = with({429, {}, ""});
+  ASSERT_TRUE(std::holds_alternative<Retry>(r429)) << describe(r429);
+  EXPECT_FALSE(std::get<Retry>(r429).after.has_value());
+  auto r400 = with({400, {}, "bad\r\nthing"});
+  ASSERT_TRUE(std::holds_alternative<Dead>(r400)) << describe(r400);
+  EXPECT_EQ(std::get<Dead>(r400).reason, "HTTP 400: bad  thing");
+  EXPECT_TRUE(std::holds_alternative<Dead>(with({413, {}, ""})));
+  EXPECT_EQ(server.connectionsAccepted(), 1u) << "deliveries share the keep-alive connection";
+}
+
+TEST_F(WebhookSinkTest, ConnectionRefusedIsRetry) {
+  ConfigErrors errors;
+  auto spec = parse("name: hook\ntype: webhook\nurl: http://127.0.0.1:" +
+                        std::to_string(test::unusedPort()) + "/\n",
+                    errors);
+  ASSERT_TRUE(errors.empty()) << errorText(errors);
+  auto sink = spec->create(ctx);
+  auto r = deliver(*sink, sampleEvent());
+  ASSERT_TRUE(std::holds_alternative<Retry>(r)) << describe(r);
+  EXPECT_TRUE(std::get<Retry>(r).reason.starts_with("curl: ")) << describe(r);
+}
+
+TEST_F(WebhookSinkTest, TimeoutFromThePolicyIsRetry) {
+  server.setHandler([](const RecordedRequest&) { return std::optional<CannedResponse>(); });
+  auto sink = makeSink("timeout: 200ms\n");
+  auto r = deliver(*sink, sampleEvent());
+  ASSERT_TRUE(std::holds_alternative<Retry>(r)) << describe(r);
+  EXPECT_TRUE(std::get<Retry>(r).reason.starts_with("curl: ")) << describe(r);
+}
+
+TEST_F(WebhookSinkTest, AbortCancelsOnlyThisSinksTransfers) {
+  server.setHandler([](const RecordedRequest&) { return std::optional<CannedResponse>(); });
+  auto a = makeSink("");
+  auto b = makeSink("");
+  std::optional<DeliveryResult> ra, rb;
+  a->deliver(sampleEvent(), {"hook", 1, 1, 0}, [&](DeliveryResult r) { ra = std::move(r); });
+  b->deliver(sampleEvent(), {"hook", 2, 1, 0}, [&](DeliveryResult r) { rb = std::move(r); });
+  ASSERT_TRUE(runUntil(io, [&] { return server.requestCount() == 2; }));
+  a->abort();
+  ASSERT_TRUE(runUntil(io, [&] { return ra.has_value(); }));
+  ASSERT_TRUE(std::holds_alternative<Retry>(*ra)) << describe(*ra);
+  EXPECT_EQ(std::get<Retry>(*ra).reason, "aborted at shutdown");
+  EXPECT_FALSE(rb.has_value());
+  EXPECT_EQ(http.inFlight(), 1u);
+  b.reset();  // destroying a sink releases its deliveries too
+  ASSERT_TRUE(runUntil(io, [&] { return rb.has_value(); }));
+  EXPECT_EQ(describe(*rb), "retry: aborted at shutdown");
+}
+
+TEST_F(WebhookSinkTest, UnencodableEventIsDeadNotThrown) {
+  auto sink = makeSink("format: native\n");
+  auto ev = sampleEvent();
+  ev.native = std::string("not \xff utf-8");
+  auto r = deliver(*sink, ev);
+  ASSERT_TRUE(std::holds_alternative<Dead>(r)) << describe(r);
+  EXPECT_TRUE(std::get<Dead>(r).reason.starts_with("cannot encode event: ")) << describe(r);
+  EXPECT_EQ(server.requestCount(), 0u);
+}
+
+TEST_F(WebhookSinkTest, NonUtf8FileNameTravelsAsBase64) {
+  auto ev = sampleEvent();
+  ev.path = "/data/inbox/bad\xff name\n.txt";
+  auto structured = makeSink("");
+  EXPECT_TRUE(std::holds_alternative<Done>(deliver(*structured, ev)));
+  auto binary = makeSink("format: cloudevents-binary\n");
+  EXPECT_TRUE(std::holds_alternative<Done>(deliver(*binary, ev)));
+  auto reqs = server.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  auto body = nlohmann::json::parse(reqs[0].body);
+  EXPECT_EQ(body["data"]["path_b64"], base64Encode(ev.path));
+  EXPECT_EQ(base64Decode(body["data"]["path_b64"].get<std::string>()), ev.path);
+  EXPECT_EQ(fromJson(body).path, ev.path);
+  EXPECT_EQ(nlohmann::json::parse(reqs[1].body)["data"], nullptr);  // binary body is data itself
+  EXPECT_EQ(nlohmann::json::parse(reqs[1].body)["path_b64"], base64Encode(ev.path));
+  EXPECT_EQ(header(reqs[1], "ce-subject"), "/data/inbox/bad%EF%BF%BD%20name%0A.txt");
+}
+
+TEST_F(WebhookSinkTest, TlsVerifyOffLogsAWarning) {
+  std::ostringstream out;
+  ctx.log = std::make_shared<spdlog::logger>("test",
+                                             std::make_shared<spdlog::sinks::ostream_sink_st>(out));
+  auto sink = makeSink("tls_verify: false\n");
+  EXPECT_NE(out.str().find("tls_verify is off"), std::string::npos) << out.str();
+}
+
+TEST(WebhookSinkConfigTest, RegisteredAndFullConfigParses) {
+  test::TempDir dir;
+  auto ca = dir.path() / "ca.pem";
+  std::ofstream(ca) << "-----BEGIN CERTIFICATE-----\n";
+  ConfigErrors errors;
+  auto spec = parse(
+      "name: hook\ntype: webhook\nurl: https://example.org/hook\nformat: cloudevents-binary\n"
+      "headers: {X-Team: imaging}\nauth: {username: u, password: p}\nca_file: " +
+          ca.string() + "\ntls_verify: true\nhttp_version: '2'\nmethod: PUT\nconcurrency: 3\n",
+      errors);
+  ASSERT_TRUE(errors.empty()) << errorText(errors);
+  ASSERT_NE(spec, nullptr);
+  EXPECT_EQ(spec->config.url, "https://example.org/hook");
+  EXPECT_EQ(spec->config.format, Format::CloudEventsBinary);
+  EXPECT_EQ(spec->config.headers, (HttpHeaders{{"X-Team", "imaging"}}));
+  EXPECT_EQ(spec->config.auth.kind, AuthKind::Basic);
+  EXPECT_EQ(spec->config.ca_file, ca.string());
+  EXPECT_EQ(spec->config.http_version, HttpVersion::Http2);
+  EXPECT_EQ(spec->config.method, "PUT");
+  EXPECT_EQ(spec->policy.concurrency, 3);
+}
+
+struct BadConfig {
+  const char* yaml;
+  const char* path;
+  const char* message;  // a part of the message
+};
+
+TEST(WebhookSinkConfigTest, ErrorsNameTheKeyPath) {
+  const BadConfig cases[] = {
+      {"", "sinks[0].url", "is required"},
+      {"url: ftp://example.org/x\n", "sinks[0].url", "http:// or https://"},
+      {"url: http://h/\nauth: {bearer: t, hmac_secret: s}\n", "sinks[0].auth", "exactly one"},
+      {"url: http://h/\nauth: {username: u}\n", "sinks[0].auth.password", "required"},
+      {"url: http://h/\nbogus: 1\n", "sinks[0].bogus", "unknown key"},
+      {"url: http://h/\nauth: {bearer: t, realm: x}\n", "sinks[0].auth.realm", "unknown key"},
+      {"url: http://h/\nformat: s3\n", "sinks[0].format",
+       "format s3 is not available in this version (use cloudevents, cloudevents-binary or "
+       "native)"},
+      {"url: http://h/\nformat: onetrigger\n", "sinks[0].format", "format onetrigger is not"},
+      {"url: http://h/\nformat: xml\n", "sinks[0].format", "must be one of"},
+      {"url: http://h/\nheaders: {'X:Y': v}\n", "sinks[0].headers.X:Y", "header name"},
+      {"url: http://h/\nheaders: {X-Sluice-Attempt: '9'}\n", "sinks[0].headers.X-Sluice-Attempt",
+       "set by sluice"},
+      {"url: http://h/\nauth: {bearer: t}\nheaders: {Authorization: x}\n",
+       "sinks[0].headers.Authorization", "set by auth"},
+      {"url: http://h/\nca_file: /nonexistent/ca.pem\n", "sinks[0].ca_file", "cannot read"},
+      {"url: http://h/\nhttp_version: '3'\n", "sinks[0].http_version", "must be one of"},
+      {"url: http://h/\nmethod: GET\n", "sinks[0].method", "must be one of"},
+      {"url: http://h/\nauth: {bearer_file: /nonexistent/token}\n", "sinks[0].auth.bearer_file",
+       "cannot read"},
+  };
+  for (const auto& c : cases) {
+    ConfigErrors errors;
+    parse(std::string("name: hook\ntype: webhook\n") + c.yaml, errors);
+    EXPECT_TRUE(hasErrorAt(errors, c.path)) << c.yaml << "\n" << errorText(errors);
+    EXPECT_NE(errorText(errors).find(c.message), std::string::npos) << c.yaml << "\n"
+                                                                    << errorText(errors);
+  }
+}
+
+TEST(WebhookSinkConfigTest, HeaderValuesArePercentEncodedPerTheBinding) {
+  EXPECT_EQ(percentEncodeHeaderValue("plain-ASCII_~!"), "plain-ASCII_~!");
+  EXPECT_EQ(percentEncodeHeaderValue("a b\"c%d\r\n\x7f\xc3\xa9"), "a%20b%22c%25d%0D%0A%7F%C3%A9");
+}
+
+}  // namespace
+}  // namespace sluice::sinks::webhook
