@@ -91,9 +91,12 @@ void Dispatcher::pump(Worker& w) {
 }
 
 void Dispatcher::schedule(Worker& w, std::optional<std::int64_t> next_due_ms) {
-  if (stopping_ || !next_due_ms) return;
-  auto delay = std::max<std::int64_t>(0, *next_due_ms - clock_.nowMs());
-  w.timer.expires_after(std::chrono::milliseconds(std::min<std::int64_t>(delay, 60'000)));
+  if (stopping_) return;
+  // Commits of our own sources wake the worker at once; the poll cap is for what other
+  // processes change in the queue (`sluice queue replay` while the daemon runs).
+  constexpr std::int64_t kPollMs = 2'000;
+  auto delay = next_due_ms ? std::max<std::int64_t>(0, *next_due_ms - clock_.nowMs()) : kPollMs;
+  w.timer.expires_after(std::chrono::milliseconds(std::min<std::int64_t>(delay, kPollMs)));
   w.timer.async_wait([this, &w](boost::system::error_code ec) {
     if (ec) return;
     w.exhausted = false;
@@ -121,9 +124,8 @@ void Dispatcher::finish(Worker& w, const Lease& l, DeliveryResult r,
   w.attempt_time->observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   if (std::holds_alternative<Done>(r)) {
-    w.done->inc();
     w.latency->observe(static_cast<double>(std::max<std::int64_t>(0, now - l.first_seen_ms)) / 1000.0);
-    settle(w, {l.seq, w.name, Outcome::Done, 0, ""});
+    settle(w, {l.seq, w.name, Outcome::Done, 0, ""}, w.done);
     return;
   }
   if (auto* retry = std::get_if<Retry>(&r)) {
@@ -133,27 +135,27 @@ void Dispatcher::finish(Worker& w, const Lease& l, DeliveryResult r,
     else if (now - l.first_seen_ms >= w.policy.max_age.count())
       why = "older than max_age; last: " + retry->reason;
     if (why.empty()) {
-      w.retried->inc();
       auto delay = backoffDelay(w.policy.backoff, l.attempt, rng_);
       if (retry->after && *retry->after > delay) delay = *retry->after;
       log_->debug("sink {}: event {} attempt {} failed ({}); retry in {} ms", w.name, l.event.id,
                   l.attempt, retry->reason, delay.count());
-      settle(w, {l.seq, w.name, Outcome::Retry, now + delay.count(), retry->reason});
+      settle(w, {l.seq, w.name, Outcome::Retry, now + delay.count(), retry->reason}, w.retried);
       return;
     }
     r = Dead{why};
   }
   const auto& reason = std::get<Dead>(r).reason;
-  w.dead->inc();
   log_->warn("sink {}: event {} ({}) dead-lettered: {}", w.name, l.event.id, l.event.subject(), reason);
-  settle(w, {l.seq, w.name, Outcome::Dead, 0, reason});
+  settle(w, {l.seq, w.name, Outcome::Dead, 0, reason}, w.dead);
 }
 
-void Dispatcher::settle(Worker& w, Settlement s) {
+void Dispatcher::settle(Worker& w, Settlement s, Counter* counted) {
   ++settling_;
-  queue_.settle({std::move(s)}, [this, &w](bool ok) {
-    boost::asio::post(io_, [this, &w, ok] {
+  queue_.settle({std::move(s)}, [this, &w, counted](bool ok) {
+    boost::asio::post(io_, [this, &w, ok, counted] {
       --settling_;
+      // Counted once durable, so the metrics never run ahead of what the queue shows.
+      if (ok && counted) counted->inc();
       if (!ok) {
         // The lease expires and the delivery is handed out again: at least once, never lost.
         log_->error("sink {}: could not record a delivery outcome; it will be retried", w.name);

@@ -54,7 +54,7 @@ class Dispatcher {
   void startDelivery(Worker& w, Lease lease);
   void finish(Worker& w, const Lease& lease, DeliveryResult r,
               std::chrono::steady_clock::time_point started);
-  void settle(Worker& w, Settlement s);
+  void settle(Worker& w, Settlement s, Counter* counted = nullptr);
   void schedule(Worker& w, std::optional<std::int64_t> next_due_ms);
   void checkDrained();
   void checkStopped();

@@ -47,9 +47,11 @@ SqliteQueue::SqliteQueue(const QueueOptions& opts, const Clock& clock)
     : opts_(opts), clock_(clock) {
   try {
     db_ = std::make_unique<sqlite::Db>(opts.path);
+    db_->exec("PRAGMA busy_timeout=10000");  // first: the other pragmas may wait for a lock
     db_->exec("PRAGMA journal_mode=WAL");
     db_->exec("PRAGMA synchronous=FULL");  // fsync on every commit: the durability contract
-    db_->exec("PRAGMA busy_timeout=10000");
+    // Checkpoints truncate the WAL back to this size, so it does not keep its peak size.
+    db_->exec("PRAGMA journal_size_limit=4194304");
     db_->exec("PRAGMA temp_store=MEMORY");
     migrate();
     if (opts.max_bytes > 0) {

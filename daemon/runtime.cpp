@@ -175,10 +175,14 @@ int Runtime::once() {
   std::size_t waiting = p.connectors.size();
   std::vector<std::string> errors;
   bool drained = false;
+  // The queue answers from its writer thread: without this guard run() would return whenever
+  // the loop is momentarily empty while a commit or lease is still on its way.
+  auto work = boost::asio::make_work_guard(p.io);
   auto deliver = [&] {
     p.dispatcher->start();
     p.dispatcher->whenDrained([&] {
       drained = true;
+      work.reset();
       p.io.stop();
     });
   };

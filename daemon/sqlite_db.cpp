@@ -89,9 +89,9 @@ Stmt Db::prepare(const std::string& sql) {
     if (rc != SQLITE_OK) fail(rc, "prepare");
     it = cache_.emplace(sql, s).first;
   }
-  Stmt st(db_, it->second);
-  st.reset();
-  return st;
+  sqlite3_reset(it->second);
+  sqlite3_clear_bindings(it->second);
+  return Stmt(db_, it->second);
 }
 
 }  // namespace sluice::sqlite

@@ -21,9 +21,15 @@ class Error : public std::runtime_error {
   int code_;
 };
 
+// A cached statement in use. Resetting it when the handle goes away matters: a SELECT left
+// stepped keeps a read transaction (an old WAL snapshot) open, and the next BEGIN IMMEDIATE
+// then fails with SQLITE_BUSY as soon as another process (`sluice queue ...`) has written.
 class Stmt {
  public:
   Stmt(sqlite3* db, sqlite3_stmt* s) : db_(db), s_(s) {}
+  ~Stmt() { sqlite3_reset(s_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
   Stmt& bind(int i, std::int64_t v);
   Stmt& bind(int i, std::string_view v);  // TEXT
   Stmt& bindBlob(int i, std::string_view v);

@@ -10,8 +10,13 @@ QueueStats StatsCache::get() {
   std::lock_guard lock(mu_);
   std::int64_t now = clock_.nowMs();
   if (at_ms_ < 0 || now - at_ms_ >= max_age_ms_) {
-    cached_ = queue_.stats();
-    includeSinks(cached_, sinks_);
+    try {
+      cached_ = queue_.stats();
+      includeSinks(cached_, sinks_);
+    } catch (const std::exception&) {
+      // A busy or failing queue must not take the daemon down for a gauge: keep the last
+      // figures; commit failures are reported through /readyz by the intake.
+    }
     at_ms_ = now;
   }
   return cached_;

@@ -1,6 +1,8 @@
 #include "connectors/local/file_events.hpp"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -35,6 +37,19 @@ Event EventBuilder::make(EventType type, const std::string& path,
   ev.native = std::move(native);
   ev.note = note;
   return ev;
+}
+
+bool openForWriting(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return false;
+  bool writing = false;
+  if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0) {
+    fcntl(fd, F_SETLEASE, F_UNLCK);
+  } else {
+    writing = errno == EAGAIN;
+  }
+  ::close(fd);
+  return writing;
 }
 
 void walk(const std::string& root, bool recursive, const std::vector<std::string>& ignore,

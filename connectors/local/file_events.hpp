@@ -31,6 +31,12 @@ struct EventBuilder {
              const std::optional<std::string>& note = std::nullopt) const;
 };
 
+// True when some process holds `path` open for writing, so it is not ready yet (its
+// IN_CLOSE_WRITE will announce it). Probed with a read lease, which the kernel refuses while a
+// writer has the file open; where leases are unavailable (not the owner and no CAP_LEASE, NFS)
+// the answer is false and the file is announced. Needs SIGIO ignored (see LocalSpec::create).
+bool openForWriting(const std::string& path);
+
 // Walks `root` (not following symlinks), calling `file(path, stat)` for regular files and
 // `dir(path)` for directories (before descending). Ignored names are skipped; unreadable
 // directories are reported through `error(path, errno)` and skipped.

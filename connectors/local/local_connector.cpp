@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -62,6 +63,9 @@ std::unique_ptr<Connector> LocalSpec::create(ConnectorContext& ctx) const {
   if (ec || stat(abs.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     throw std::runtime_error("source " + name + ": " + abs + " is not a directory (" +
                              (ec ? ec.message() : std::strerror(errno)) + ")");
+  // openForWriting() takes read leases for an instant; a lease break in that instant would
+  // raise SIGIO, whose default action ends the process. Nothing in sluice uses SIGIO.
+  std::signal(SIGIO, SIG_IGN);
   return std::make_unique<LocalConnector>(*this, ctx, abs);
 }
 
@@ -193,6 +197,7 @@ void LocalConnector::scan(const std::string& subtree, const char* why) {
       subtree, spec_.recursive, spec_.ignore,
       [&](const std::string& p, const struct stat& st) {
         if (full) seen.insert(p);
+        if (openForWriting(p)) return;  // still being written: its close will announce it
         std::string fp = fingerprint(st);
         if (auto it = index_.find(p); it != index_.end() && it->second == fp) return;
         record(EventType::Created, spec_.emit_created,
