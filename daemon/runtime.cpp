@@ -82,6 +82,8 @@ void Runtime::build(bool daemon) {
   qo.max_bytes = cfg_.queue_max_size;
   p.queue = openSqliteQueue(qo, clock_);
   p.health.set("queue", HealthState::Ok);
+  // Not ready until the sources have their watches and start-up scans done (see run()).
+  p.health.set("startup", HealthState::Failed, "starting: watches and start-up scans in progress");
   p.router = std::make_unique<Router>(cfg_.routes);
   p.http = std::make_unique<HttpClient>(p.io);
   p.dispatcher = std::make_unique<Dispatcher>(p.io, *p.queue, p.metrics, p.health, clock_, log_);
@@ -118,6 +120,7 @@ int Runtime::run() {
   auto& p = *p_;
   for (auto& c : p.connectors) c->start();
   p.dispatcher->start();
+  p.health.set("startup", HealthState::Ok);
 
   boost::asio::signal_set signals(p.io, SIGTERM, SIGINT, SIGHUP);
   bool stopping = false;

@@ -16,6 +16,7 @@
 //  - All calls on the io_context thread. Never throws after construction.
 #include <sys/types.h>
 
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -24,21 +25,19 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/io_context.hpp>
-
 #include "daemon/config_reader.hpp"
 
 namespace sluice::sinks::supervisor {
 
 struct JobSpec {
-  std::string program;                 // absolute path; executed directly, no shell, no PATH
-  std::vector<std::string> argv;       // argv[0] included
-  std::vector<std::string> env;        // "NAME=value", the job's entire environment
+  std::string program;            // absolute path; executed directly, no shell, no PATH
+  std::vector<std::string> argv;  // argv[0] included
+  std::vector<std::string> env;   // "NAME=value", the job's entire environment
   std::filesystem::path cwd;
-  std::filesystem::path stdout_path;   // created or truncated
+  std::filesystem::path stdout_path;  // created or truncated
   std::filesystem::path stderr_path;
   Duration timeout{30'000};
-  Duration kill_grace{10'000};         // SIGTERM → SIGKILL after a timeout
+  Duration kill_grace{10'000};  // SIGTERM → SIGKILL after a timeout
 };
 
 struct JobOutcome {

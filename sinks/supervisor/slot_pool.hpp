@@ -19,7 +19,7 @@
 namespace sluice::sinks::supervisor {
 
 struct Slot {
-  int index = 0;                                          // 0 .. capacity-1
+  int index = 0;                                         // 0 .. capacity-1
   std::vector<std::pair<std::string, std::string>> env;  // extra job environment for this slot
 };
 

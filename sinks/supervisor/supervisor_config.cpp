@@ -107,7 +107,8 @@ void rejectUnavailable(MapReader& m) {
        "GPU slots are not available in this version"},
       {"stage_in",
        [](const YAML::Node& n) {
-         return n.IsScalar() && (n.Scalar() == "false" || n.Scalar() == "no" || n.Scalar() == "off");
+         return n.IsScalar() &&
+                (n.Scalar() == "false" || n.Scalar() == "no" || n.Scalar() == "off");
        },
        "stage-in is not available in this version"},
       {"outputs", [](const YAML::Node& n) { return n.IsSequence() && n.size() == 0; },
@@ -158,7 +159,7 @@ std::unique_ptr<SinkSpec> parseSupervisorSpec(MapReader& m) {
   parseEnv(m, c);
   c.kill_grace = m.duration("kill_grace", c.kill_grace);
   c.on_failure = m.choice("on_failure", {"retry", "dead"}, "retry") == "dead" ? OnFailure::Dead
-                                                                               : OnFailure::Retry;
+                                                                              : OnFailure::Retry;
   parseExitCodes(m, c);
   c.keep_jobs = static_cast<std::size_t>(
       m.integer("keep_jobs", static_cast<std::int64_t>(c.keep_jobs), 0, 10'000'000));

@@ -24,13 +24,13 @@ namespace sluice::sinks::supervisor {
 enum class OnFailure { Retry, Dead };
 
 struct SupervisorConfig {
-  std::vector<std::string> command;          // argv exactly as configured (argv[0] included)
-  std::string program;                       // argv[0] resolved to an absolute path
-  std::map<std::string, std::string> env;    // extra job environment; overrides the defaults
-  Duration kill_grace{10'000};               // SIGTERM → SIGKILL delay after a timeout
-  OnFailure on_failure = OnFailure::Retry;   // what a non-zero exit status means
-  std::set<int> permanent_exit_codes;        // always dead-letter, whatever on_failure says
-  std::size_t keep_jobs = 1000;              // finished job folders kept per sink
+  std::vector<std::string> command;         // argv exactly as configured (argv[0] included)
+  std::string program;                      // argv[0] resolved to an absolute path
+  std::map<std::string, std::string> env;   // extra job environment; overrides the defaults
+  Duration kill_grace{10'000};              // SIGTERM → SIGKILL delay after a timeout
+  OnFailure on_failure = OnFailure::Retry;  // what a non-zero exit status means
+  std::set<int> permanent_exit_codes;       // always dead-letter, whatever on_failure says
+  std::size_t keep_jobs = 1000;             // finished job folders kept per sink
 };
 
 class SupervisorSpec final : public SinkSpec {

@@ -1,15 +1,15 @@
 #include "sinks/supervisor/supervisor_sink.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <boost/asio/post.hpp>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <map>
 #include <utility>
-
-#include <boost/asio/post.hpp>
-#include <spdlog/spdlog.h>
 
 #include "daemon/metrics.hpp"
 
@@ -67,12 +67,18 @@ std::string withStderr(std::string reason, const fs::path& dir) {
 
 std::string outcomeLabel(JobOutcome::Kind k) {
   switch (k) {
-    case JobOutcome::Kind::Exited: return "exited";
-    case JobOutcome::Kind::Signaled: return "signaled";
-    case JobOutcome::Kind::TimedOut: return "timed_out";
-    case JobOutcome::Kind::Aborted: return "aborted";
-    case JobOutcome::Kind::SpawnFailed: return "spawn_failed";
-    case JobOutcome::Kind::Lost: return "lost";
+    case JobOutcome::Kind::Exited:
+      return "exited";
+    case JobOutcome::Kind::Signaled:
+      return "signaled";
+    case JobOutcome::Kind::TimedOut:
+      return "timed_out";
+    case JobOutcome::Kind::Aborted:
+      return "aborted";
+    case JobOutcome::Kind::SpawnFailed:
+      return "spawn_failed";
+    case JobOutcome::Kind::Lost:
+      return "lost";
   }
   return "unknown";
 }
@@ -119,8 +125,8 @@ void SupervisorSink::deliver(const Event& ev, const DeliveryInfo& info, Delivery
   if (aborted_) return reply(Retry{std::nullopt, "aborted at shutdown"});
   auto lease = slots_.acquire();
   if (!lease) {
-    log_->warn("{}: no free job slot for event {} ({} of {} in use)", name_, ev.id,
-               slots_.inUse(), slots_.capacity());
+    log_->warn("{}: no free job slot for event {} ({} of {} in use)", name_, ev.id, slots_.inUse(),
+               slots_.capacity());
     return reply(Retry{std::nullopt, "no free job slot"});
   }
   const std::string folder = safeName(ev.id) + "-" + std::to_string(info.attempt);
@@ -158,8 +164,14 @@ void SupervisorSink::deliver(const Event& ev, const DeliveryInfo& info, Delivery
   // Last: the slot's assignment (later CUDA_VISIBLE_DEVICES) must hold whatever `env` says.
   for (auto& [k, v] : lease->slot().env) vars[k] = v;
 
-  JobSpec spec{config_.program, config_.command, {}, dir, dir / "stdout.log",
-               dir / "stderr.log", policy_.timeout, config_.kill_grace};
+  JobSpec spec{.program = config_.program,
+               .argv = config_.command,
+               .env = {},
+               .cwd = dir,
+               .stdout_path = dir / "stdout.log",
+               .stderr_path = dir / "stderr.log",
+               .timeout = policy_.timeout,
+               .kill_grace = config_.kill_grace};
   for (auto& [k, v] : vars) {
     if (v.find('\0') != std::string::npos) {  // only event bytes can; execve would cut them
       retire(folder);
@@ -171,16 +183,15 @@ void SupervisorSink::deliver(const Event& ev, const DeliveryInfo& info, Delivery
 
   auto slot = std::make_shared<SlotPool::Lease>(std::move(*lease));
   active_.insert(folder);
-  pid_t pid = runner_.start(
-      spec, [this, slot, folder, id = ev.id, attempt = info.attempt,
-             done = std::move(done)](JobOutcome o) mutable {
-        active_.erase(folder);
-        DeliveryResult r = classify(o, jobs_dir_ / folder);
-        retire(folder);
-        report(folder, id, attempt, o, r);
-        slot.reset();  // before `done`: the dispatcher may deliver again from inside it
-        done(std::move(r));
-      });
+  pid_t pid = runner_.start(spec, [this, slot, folder, id = ev.id, attempt = info.attempt,
+                                   done = std::move(done)](JobOutcome o) mutable {
+    active_.erase(folder);
+    DeliveryResult r = classify(o, jobs_dir_ / folder);
+    retire(folder);
+    report(folder, id, attempt, o, r);
+    slot.reset();  // before `done`: the dispatcher may deliver again from inside it
+    done(std::move(r));
+  });
   if (pid > 0) log_->debug("{}: job {} started (event {}, pid {})", name_, folder, ev.id, pid);
   running_.set(static_cast<double>(runner_.running()));
 }
@@ -190,8 +201,8 @@ void SupervisorSink::abort() {
   runner_.abortAll();
 }
 
-bool SupervisorSink::prepareFolder(const fs::path& dir, const std::string& folder,
-                                   const Event& ev, std::string* why) {
+bool SupervisorSink::prepareFolder(const fs::path& dir, const std::string& folder, const Event& ev,
+                                   std::string* why) {
   std::error_code ec;
   // Same event and attempt again (a lease expired after a crash): the old run never finished
   // cleanly, so start over rather than mix its files into this one.
@@ -258,13 +269,14 @@ void SupervisorSink::retire(const std::string& folder) {
 
 void SupervisorSink::report(const std::string& folder, const std::string& event_id, int attempt,
                             const JobOutcome& o, const DeliveryResult& result) {
-  metrics_.counter("sluice_supervisor_jobs_total", "Supervisor jobs that ended, by how",
-                   {{"sink", name_}, {"outcome", outcomeLabel(o.kind)}})
+  metrics_
+      .counter("sluice_supervisor_jobs_total", "Supervisor jobs that ended, by how",
+               {{"sink", name_}, {"outcome", outcomeLabel(o.kind)}})
       .inc();
   running_.set(static_cast<double>(runner_.running()));
   if (std::holds_alternative<Done>(result))
-    log_->debug("{}: job {} done (event {}, attempt {}, {} ms)", name_, folder, event_id,
-                attempt, o.elapsed.count());
+    log_->debug("{}: job {} done (event {}, attempt {}, {} ms)", name_, folder, event_id, attempt,
+                o.elapsed.count());
   else
     log_->warn("{}: job {} failed (event {}, attempt {}, pid {}, {} ms): {}", name_, folder,
                event_id, attempt, o.pid, o.elapsed.count(), describe(result));
@@ -274,7 +286,8 @@ void SupervisorSink::prune() {
   while (finished_.size() > config_.keep_jobs) {
     std::error_code ec;
     fs::remove_all(jobs_dir_ / finished_.front(), ec);
-    if (ec) log_->warn("{}: cannot remove old job folder {}: {}", name_, finished_.front(), ec.message());
+    if (ec)
+      log_->warn("{}: cannot remove old job folder {}: {}", name_, finished_.front(), ec.message());
     finished_.pop_front();
   }
 }

@@ -40,8 +40,8 @@ class SupervisorSink final : public Sink {
   void abort() override;
 
  private:
-  bool prepareFolder(const std::filesystem::path& dir, const std::string& folder,
-                     const Event& ev, std::string* why);
+  bool prepareFolder(const std::filesystem::path& dir, const std::string& folder, const Event& ev,
+                     std::string* why);
   DeliveryResult classify(const JobOutcome& o, const std::filesystem::path& dir) const;
   // The job is over: drop input/ and output/, count the folder as finished, prune old ones.
   void retire(const std::string& folder);
@@ -56,9 +56,9 @@ class SupervisorSink final : public Sink {
   SupervisorConfig config_;
   DeliveryPolicy policy_;
   Gauge& running_;
-  std::filesystem::path jobs_dir_;      // absolute
-  std::deque<std::string> finished_;    // finished job folder names, oldest first
-  std::set<std::string> active_;        // folders of running jobs
+  std::filesystem::path jobs_dir_;    // absolute
+  std::deque<std::string> finished_;  // finished job folder names, oldest first
+  std::set<std::string> active_;      // folders of running jobs
   bool aborted_ = false;
   SlotPool slots_;
   JobRunner runner_;  // declared last: destroyed first, while the leases' pool still exists

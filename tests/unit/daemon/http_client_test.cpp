@@ -12,6 +12,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "tests/unit/support/loop.hpp"
 #include "tests/unit/support/test_http_server.hpp"
 
 namespace sluice {

@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
@@ -199,22 +198,6 @@ std::uint16_t unusedPort() {
   asio::io_context io;
   tcp::acceptor a(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   return a.local_endpoint().port();  // closed when `a` goes out of scope
-}
-
-bool runUntil(asio::io_context& io, const std::function<bool()>& done,
-              std::chrono::milliseconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  // Keeps run_one_for() waiting for the next event instead of returning at once when the
-  // context is momentarily out of work.
-  auto guard = asio::make_work_guard(io);
-  io.restart();
-  while (!done()) {
-    auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) return false;
-    io.run_one_for(std::min<std::chrono::steady_clock::duration>(deadline - now,
-                                                                 std::chrono::milliseconds(10)));
-  }
-  return true;
 }
 
 }  // namespace sluice::test

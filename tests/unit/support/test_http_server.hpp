@@ -6,10 +6,7 @@
 // keeps connections alive unless told otherwise and counts accepted TCP connections so a test
 // can prove connection reuse. Request bodies need a Content-Length (chunked uploads are not
 // supported). The handler runs on the server thread; every accessor is thread-safe.
-//
-// Also: runUntil(), which steps a client io_context until a condition holds or a deadline
-// passes — tests wait on conditions, never on sleeps.
-#include <chrono>
+// Tests drive their client loop with runUntil() (tests/unit/support/loop.hpp), never sleeps.
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -84,9 +81,5 @@ class TestHttpServer {
 
 // A port on 127.0.0.1 that nothing listens on (bound, then closed): connecting is refused.
 std::uint16_t unusedPort();
-
-// Runs `io` one handler at a time until `done()` holds; false when `limit` passes first.
-bool runUntil(boost::asio::io_context& io, const std::function<bool()>& done,
-              std::chrono::milliseconds limit = std::chrono::seconds(10));
 
 }  // namespace sluice::test

@@ -6,18 +6,17 @@
 #include <signal.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
-#include <stdlib.h>
 
 #include <cerrno>
 #include <fstream>
 #include <set>
 #include <sstream>
 
-#include <boost/asio/steady_timer.hpp>
-
 #include "daemon/health.hpp"
 #include "daemon/http_client.hpp"
 #include "daemon/registry.hpp"
+#include "tests/unit/support/loop.hpp"
+#include "tests/unit/support/temp_dir.hpp"
 
 namespace sluice::sinks::supervisor {
 namespace {
@@ -81,22 +80,6 @@ Event makeEvent(const std::string& id) {
   return ev;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "sluice-sup-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
 class SupervisorSinkTest : public ::testing::Test {
  protected:
   SupervisorSinkTest() {
@@ -121,16 +104,8 @@ class SupervisorSinkTest : public ::testing::Test {
 
   fs::path jobDir(const std::string& folder) { return tmp_.path() / "state/jobs/jobs" / folder; }
 
-  bool waitUntil(const std::function<bool()>& cond, std::chrono::milliseconds limit = 20s) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!cond()) {
-      if (std::chrono::steady_clock::now() >= deadline) return false;
-      if (io_.stopped()) io_.restart();
-      boost::asio::steady_timer tick(io_, 5ms);  // bounds each step when nothing else happens
-      tick.async_wait([](const boost::system::error_code&) {});
-      io_.run_one();
-    }
-    return true;
+  bool waitUntil(const std::function<bool()>& cond, std::chrono::milliseconds limit = 10s) {
+    return test::runUntil(io_, cond, limit);
   }
 
   DeliveryResult deliver(Sink& sink, const Event& ev, int attempt = 1) {
@@ -147,7 +122,7 @@ class SupervisorSinkTest : public ::testing::Test {
     return "";
   }
 
-  TempDir tmp_;
+  test::TempDir tmp_;
   boost::asio::io_context io_;
   HttpClient http_{io_};
   Metrics metrics_;
@@ -174,11 +149,10 @@ TEST_F(SupervisorSinkTest, JobSeesExactlyTheDocumentedEnvironment) {
   }
   std::set<std::string> names;
   for (auto& [k, v] : env) names.insert(k);
-  EXPECT_EQ(names, (std::set<std::string>{"PATH", "HOME", "LANG", "INPUT_FILE_PATH",
-                                          "TMP_INPUT_DIR", "TMP_OUTPUT_DIR", "STORAGE_OBJECT_KEY",
-                                          "EVENT_TIME", "EVENT", "SLUICE_EVENT_ID",
-                                          "SLUICE_EVENT_TYPE", "SLUICE_SINK", "SLUICE_ATTEMPT",
-                                          "GREETING"}));
+  EXPECT_EQ(names, (std::set<std::string>{
+                       "PATH", "HOME", "LANG", "INPUT_FILE_PATH", "TMP_INPUT_DIR", "TMP_OUTPUT_DIR",
+                       "STORAGE_OBJECT_KEY", "EVENT_TIME", "EVENT", "SLUICE_EVENT_ID",
+                       "SLUICE_EVENT_TYPE", "SLUICE_SINK", "SLUICE_ATTEMPT", "GREETING"}));
   EXPECT_EQ(env["PATH"], "/usr/local/bin:/usr/bin:/bin");
   EXPECT_EQ(env["HOME"], dir.string());
   EXPECT_EQ(env["LANG"], "de_DE.UTF-8");  // the user's env overrides the defaults
@@ -386,7 +360,8 @@ TEST_F(SupervisorSinkTest, DestroyingTheSinkKillsItsJobsWithoutCallingBack) {
   auto cmd = script("hang.sh", "sleep 1000 &\necho $! > child.pid\nwait\n");
   auto sink = makeSink("[\"" + cmd.string() + "\"]", "timeout: 1h\n");
   bool called = false;
-  sink->deliver(makeEvent("d"), DeliveryInfo{"jobs", 1, 1, 0}, [&](DeliveryResult) { called = true; });
+  sink->deliver(makeEvent("d"), DeliveryInfo{"jobs", 1, 1, 0},
+                [&](DeliveryResult) { called = true; });
   ASSERT_TRUE(waitUntil([&] { return fs::exists(jobDir("d-1") / "child.pid"); }));
   sink.reset();
   pid_t child = std::stoi(readFile(jobDir("d-1") / "child.pid"));
@@ -421,7 +396,7 @@ class SupervisorSinkConfigTest : public ::testing::Test {
   Parsed parseCommand(const std::string& command, const std::string& extra = "") {
     return parse("name: jobs\ntype: supervisor\ncommand: " + command + "\n" + extra);
   }
-  TempDir tmp_;
+  test::TempDir tmp_;
 };
 
 TEST_F(SupervisorSinkConfigTest, DefaultsAndBareNamesFromPath) {
@@ -453,13 +428,14 @@ TEST_F(SupervisorSinkConfigTest, MissingCommandIsAnError) {
 }
 
 TEST_F(SupervisorSinkConfigTest, CommandMustExistAndBeExecutable) {
-  writeFile(tmp_.path() / "plain.sh", "#!/bin/sh\n", fs::perms::owner_read | fs::perms::owner_write);
+  writeFile(tmp_.path() / "plain.sh", "#!/bin/sh\n",
+            fs::perms::owner_read | fs::perms::owner_write);
   auto p = parseCommand("[\"" + (tmp_.path() / "plain.sh").string() + "\"]");
   EXPECT_TRUE(p.hasError("sinks[0].command", "is not executable")) << p.errors.size();
   EXPECT_TRUE(parseCommand("[\"" + (tmp_.path() / "none.sh").string() + "\"]")
                   .hasError("sinks[0].command", "No such file or directory"));
-  EXPECT_TRUE(parseCommand("[sluice-no-such-program-xyz]")
-                  .hasError("sinks[0].command", "not found"));
+  EXPECT_TRUE(
+      parseCommand("[sluice-no-such-program-xyz]").hasError("sinks[0].command", "not found"));
   EXPECT_TRUE(parseCommand("[\"" + tmp_.path().string() + "\"]")
                   .hasError("sinks[0].command", "not a regular file"));
 }

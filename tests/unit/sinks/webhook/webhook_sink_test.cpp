@@ -17,6 +17,7 @@
 #include "daemon/metrics.hpp"
 #include "daemon/registry.hpp"
 #include "tests/unit/support/temp_dir.hpp"
+#include "tests/unit/support/loop.hpp"
 #include "tests/unit/support/test_http_server.hpp"
 
 namespace sluice::sinks::webhook {
