@@ -86,6 +86,9 @@ struct HttpClient::Impl {
     curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &Impl::onTimer);
     curl_multi_setopt(multi, CURLMOPT_TIMERDATA, this);
     curl_multi_setopt(multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    // curl's default cache (4 x the handles added at the moment) shrinks between lease rounds
+    // and closes idle keep-alive connections; keep enough for every sink's concurrency.
+    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, 256L);
   }
 
   ~Impl() {

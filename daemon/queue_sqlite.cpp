@@ -52,7 +52,6 @@ SqliteQueue::SqliteQueue(const QueueOptions& opts, const Clock& clock)
     db_->exec("PRAGMA synchronous=FULL");  // fsync on every commit: the durability contract
     // Checkpoints truncate the WAL back to this size, so it does not keep its peak size.
     db_->exec("PRAGMA journal_size_limit=4194304");
-    db_->exec("PRAGMA temp_store=MEMORY");
     migrate();
     if (opts.max_bytes > 0) {
       auto ps = db_->prepare("PRAGMA page_size");

@@ -8,7 +8,7 @@ pkgs=(g++ cmake make pkg-config
       libyaml-cpp-dev libsqlite3-dev libsystemd-dev libssl-dev libcli11-dev)
 case "$what" in
   test)  pkgs+=(libgtest-dev libgmock-dev python3 curl sqlite3) ;;
-  bench) pkgs+=(libgtest-dev python3 curl inotify-tools nginx-light sqlite3) ;;
+  bench) pkgs+=(libgtest-dev python3 curl inotify-tools nginx-light sqlite3 wrk) ;;
 esac
 missing=()
 for p in "${pkgs[@]}"; do
