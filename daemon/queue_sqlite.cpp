@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <future>
-#include <map>
 
 #include "daemon/clock.hpp"
 #include "daemon/sqlite_db.hpp"
@@ -67,6 +66,8 @@ SqliteQueue::SqliteQueue(const QueueOptions& opts, const Clock& clock)
           .bind(3, std::int64_t{kLeased})
           .run();
     }
+    committed_ = countAll();
+    data_version_ = dataVersion();
   } catch (const sqlite::Error& e) {
     throw std::runtime_error("queue " + opts.path + ": " + e.what());
   }
@@ -127,7 +128,26 @@ void SqliteQueue::runSync(const std::function<void()>& fn) {
   f.get();
 }
 
+std::int64_t SqliteQueue::dataVersion() {
+  auto st = db_->prepare("PRAGMA data_version");
+  return st.step() ? st.i64(0) : 0;
+}
+
+QueueTally SqliteQueue::countAll() {
+  QueueTally t;
+  auto st = db_->prepare(
+      "SELECT n.name, d.state, CASE WHEN d.state=2 THEN 0 ELSE d.since / 1000 END AS s, "
+      "count(*) FROM deliveries d JOIN names n ON n.id = d.sink GROUP BY d.sink, d.state, s");
+  while (st.step()) t.add(st.text(0), static_cast<int>(st.i64(1)), st.i64(2) * 1000, st.i64(3));
+  auto e = db_->prepare("SELECT count(*) FROM events");
+  if (e.step()) t.addEvents(e.i64(0));
+  auto d = db_->prepare("SELECT count(*) FROM dedup");
+  if (d.step()) t.addDedup(d.i64(0));
+  return t;
+}
+
 bool SqliteQueue::runTransaction(std::deque<Op>& ops, std::string& error) {
+  delta_ = {};
   try {
     db_->exec("BEGIN IMMEDIATE");
   } catch (const std::exception& e) {
@@ -135,12 +155,26 @@ bool SqliteQueue::runTransaction(std::deque<Op>& ops, std::string& error) {
     return false;
   }
   try {
+    // Under the write lock nobody else can commit: if another process (`sluice queue replay`)
+    // committed since our last look, recount before this transaction's changes.
+    if (std::int64_t v = dataVersion(); v != data_version_) {
+      auto fresh = countAll();
+      std::lock_guard lock(stats_mu_);
+      committed_ = std::move(fresh);
+      data_version_ = v;
+    }
     for (auto& op : ops) op.apply();
     db_->exec("COMMIT");
+    if (!delta_.empty()) {
+      std::lock_guard lock(stats_mu_);
+      committed_.merge(delta_);
+    }
+    delta_ = {};
     return true;
   } catch (const std::exception& e) {
     error = e.what();
   }
+  delta_ = {};
   names_.clear();  // the rollback may have undone names inserted (and cached) in it
   try {
     db_->exec("ROLLBACK");
@@ -197,6 +231,7 @@ void SqliteQueue::maybeExpireDedup() {
                    db_->prepare("DELETE FROM dedup WHERE seen < ?1")
                        .bind(1, now - opts_.dedup_horizon.count())
                        .run();
+                   delta_.addDedup(-db_->changes());
                  },
                  [](bool, const std::string&) {}});
   std::string e;
@@ -225,16 +260,22 @@ void SqliteQueue::append(RoutedBatch rb, std::function<void(CommitResult)> done)
             auto& events = batch->batch.events;
             for (std::size_t i = 0; i < events.size(); ++i) {
               auto& ev = events[i];
-              db_->prepare(
-                     "INSERT INTO dedup(id, seen) VALUES(?1, ?2) ON CONFLICT(id) DO UPDATE "
-                     "SET seen=excluded.seen WHERE dedup.seen < ?3")
+              db_->prepare("INSERT OR IGNORE INTO dedup(id, seen) VALUES(?1, ?2)")
                   .bind(1, ev.id)
                   .bind(2, now)
-                  .bind(3, now - opts_.dedup_horizon.count())
                   .run();
-              if (db_->changes() == 0) {
-                ++r.deduplicated;
-                continue;
+              if (db_->changes() == 1) {
+                delta_.addDedup(1);
+              } else {  // seen before: new again only if that was beyond the horizon
+                db_->prepare("UPDATE dedup SET seen=?1 WHERE id=?2 AND seen < ?3")
+                    .bind(1, now)
+                    .bind(2, ev.id)
+                    .bind(3, now - opts_.dedup_horizon.count())
+                    .run();
+                if (db_->changes() == 0) {
+                  ++r.deduplicated;
+                  continue;
+                }
               }
               const auto& sinks = i < batch->sinks.size() ? batch->sinks[i]
                                                           : std::vector<std::string>{};
@@ -252,7 +293,9 @@ void SqliteQueue::append(RoutedBatch rb, std::function<void(CommitResult)> done)
                   .bind(5, toJson(ev).dump())
                   .run();
               std::int64_t seq = db_->lastRowid();
+              delta_.addEvents(1);
               for (auto& sink : sinks) {
+                delta_.add(sink, kPending, now, 1);
                 db_->prepare(
                        "INSERT INTO deliveries(sink, seq, state, attempts, due, since) "
                        "VALUES(?1, ?2, 0, 0, ?3, ?3)")
@@ -305,10 +348,16 @@ void SqliteQueue::lease(
             Out o;
             const std::int64_t now = clock_.nowMs();
             const std::int64_t sid = nameId(sink);
-            std::vector<std::pair<std::int64_t, std::string>> corrupt;
+            struct Corrupt {
+              std::int64_t seq, since;
+              int state;
+              std::string why;
+            };
+            std::vector<Corrupt> corrupt;
+            std::vector<int> states;  // of o.leases, before this lease
             {
               auto st = db_->prepare(
-                  "SELECT d.seq, d.attempts, d.since, e.body FROM deliveries d "
+                  "SELECT d.seq, d.attempts, d.since, e.body, d.state FROM deliveries d "
                   "JOIN events e ON e.seq = d.seq "
                   "WHERE d.sink=?1 AND d.state < 2 AND d.due <= ?2 ORDER BY d.due LIMIT ?3");
               st.bind(1, sid).bind(2, now).bind(3, static_cast<std::int64_t>(max));
@@ -321,25 +370,29 @@ void SqliteQueue::lease(
                 try {
                   l.event = fromJson(nlohmann::json::parse(st.text(3)));
                   o.leases.push_back(std::move(l));
+                  states.push_back(static_cast<int>(st.i64(4)));
                 } catch (const std::exception& e) {
-                  corrupt.emplace_back(l.seq, std::string("stored event unreadable: ") + e.what());
+                  corrupt.push_back({l.seq, l.first_seen_ms, static_cast<int>(st.i64(4)),
+                                     std::string("stored event unreadable: ") + e.what()});
                 }
               }
             }
-            for (auto& l : o.leases) {
+            for (std::size_t i = 0; i < o.leases.size(); ++i) {
               db_->prepare("UPDATE deliveries SET state=1, attempts=attempts+1, due=?1 "
                            "WHERE sink=?2 AND seq=?3")
                   .bind(1, now + lease_for.count())
                   .bind(2, sid)
-                  .bind(3, l.seq)
+                  .bind(3, o.leases[i].seq)
                   .run();
+              delta_.move(sink, states[i], kLeased, o.leases[i].first_seen_ms);
             }
-            for (auto& [seq, why] : corrupt) {  // kept for the operator, never dropped
+            for (auto& c : corrupt) {  // kept for the operator, never dropped
               db_->prepare("UPDATE deliveries SET state=2, error=?1 WHERE sink=?2 AND seq=?3")
-                  .bind(1, why)
+                  .bind(1, c.why)
                   .bind(2, sid)
-                  .bind(3, seq)
+                  .bind(3, c.seq)
                   .run();
+              delta_.move(sink, c.state, kDead, c.since);
             }
             auto st = db_->prepare("SELECT min(due) FROM deliveries WHERE sink=?1 AND state < 2");
             st.bind(1, sid);
@@ -357,18 +410,28 @@ void SqliteQueue::settle(std::vector<Settlement> outcomes, std::function<void(bo
   submit({[this, list] {
             for (auto& s : *list) {
               const std::int64_t sid = nameId(s.sink);
+              int state = 0;
+              std::int64_t since = 0;
+              {
+                auto st = db_->prepare("SELECT state, since FROM deliveries WHERE sink=?1 AND seq=?2");
+                st.bind(1, sid).bind(2, s.seq);
+                if (!st.step()) continue;  // purged meanwhile
+                state = static_cast<int>(st.i64(0));
+                since = st.i64(1);
+              }
               if (s.outcome == Outcome::Done) {
                 db_->prepare("DELETE FROM deliveries WHERE sink=?1 AND seq=?2")
                     .bind(1, sid)
                     .bind(2, s.seq)
                     .run();
-                if (db_->changes() == 0) continue;  // purged meanwhile
+                delta_.add(s.sink, state, since, -1);
                 db_->prepare("UPDATE events SET remaining = remaining - 1 WHERE seq=?1")
                     .bind(1, s.seq)
                     .run();
                 db_->prepare("DELETE FROM events WHERE seq=?1 AND remaining <= 0")
                     .bind(1, s.seq)
                     .run();
+                delta_.addEvents(-db_->changes());
               } else {
                 bool retry = s.outcome == Outcome::Retry;
                 db_->prepare("UPDATE deliveries SET state=?1, due=?2, error=?3 "
@@ -379,6 +442,7 @@ void SqliteQueue::settle(std::vector<Settlement> outcomes, std::function<void(bo
                     .bind(4, sid)
                     .bind(5, s.seq)
                     .run();
+                delta_.move(s.sink, state, retry ? kPending : kDead, since);
               }
             }
           },
@@ -400,32 +464,8 @@ SourceState SqliteQueue::loadState(const std::string& source) {
 }
 
 QueueStats SqliteQueue::stats() {
-  QueueStats s;
-  runSync([&] {
-    auto e = db_->prepare("SELECT count(*) FROM events");
-    if (e.step()) s.events = e.i64(0);
-    auto d = db_->prepare("SELECT count(*) FROM dedup");
-    if (d.step()) s.dedup_entries = d.i64(0);
-    auto st = db_->prepare(
-        "SELECT n.name, d.state, count(*) FROM deliveries d JOIN names n ON n.id = d.sink "
-        "GROUP BY d.sink, d.state ORDER BY n.name");
-    std::map<std::string, SinkStats> by;
-    while (st.step()) {
-      auto& ss = by[st.text(0)];
-      ss.sink = st.text(0);
-      std::int64_t n = st.i64(2);
-      if (st.i64(1) == kDead) ss.dead += n;
-      else ss.pending += n;
-      if (st.i64(1) == kLeased) ss.leased += n;
-    }
-    for (auto& [name, ss] : by) {
-      auto o = db_->prepare("SELECT min(since) FROM deliveries WHERE sink=?1 AND state < 2");
-      o.bind(1, nameId(name));
-      if (o.step() && !o.isNull(0)) ss.oldest_pending_ms = o.i64(0);
-      s.sinks.push_back(ss);
-    }
-  });
-  return s;
+  std::lock_guard lock(stats_mu_);
+  return committed_.snapshot();
 }
 
 std::string SqliteQueue::whereClause(const Selector& sel, std::vector<std::string>& binds) {
@@ -492,15 +532,25 @@ void SqliteQueue::selectInto(const Selector& sel) {
   ins.run();
 }
 
+void SqliteQueue::tallySelected(int sign) {
+  auto st = db_->prepare(
+      "SELECT n.name, d.state, d.since, count(*) FROM selected s "
+      "JOIN deliveries d ON d.sink = s.sink AND d.seq = s.seq JOIN names n ON n.id = d.sink "
+      "GROUP BY d.sink, d.state, d.since");
+  while (st.step()) delta_.add(st.text(0), static_cast<int>(st.i64(1)), st.i64(2), sign * st.i64(3));
+}
+
 std::size_t SqliteQueue::replay(const Selector& sel) {
   std::size_t n = 0;
   runSync([&] {
     selectInto(sel);
+    tallySelected(-1);
     db_->prepare("UPDATE deliveries SET state=0, attempts=0, due=?1, since=?1, error=NULL "
                  "WHERE (sink, seq) IN (SELECT sink, seq FROM selected)")
         .bind(1, clock_.nowMs())
         .run();
     n = static_cast<std::size_t>(db_->changes());
+    tallySelected(1);
   });
   return n;
 }
@@ -509,11 +559,13 @@ std::size_t SqliteQueue::purge(const Selector& sel) {
   std::size_t n = 0;
   runSync([&] {
     selectInto(sel);
+    tallySelected(-1);
     db_->exec("DELETE FROM deliveries WHERE (sink, seq) IN (SELECT sink, seq FROM selected)");
     n = static_cast<std::size_t>(db_->changes());
     db_->exec("UPDATE events SET remaining = (SELECT count(*) FROM deliveries d "
               "WHERE d.seq = events.seq) WHERE seq IN (SELECT seq FROM selected)");
     db_->exec("DELETE FROM events WHERE remaining <= 0 AND seq IN (SELECT seq FROM selected)");
+    delta_.addEvents(-db_->changes());
   });
   return n;
 }

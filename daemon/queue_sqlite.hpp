@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "daemon/queue.hpp"
+#include "daemon/queue_tally.hpp"
 
 namespace sluice {
 
@@ -56,12 +57,21 @@ class SqliteQueue final : public Queue, public QueueAdmin {
   std::string whereClause(const Selector& sel, std::vector<std::string>& binds);
   // Fills the temporary table `selected(sink, seq)` with the deliveries `sel` names.
   void selectInto(const Selector& sel);
+  // Adds (sign +1) or removes (-1) the deliveries in `selected` to / from the delta tally.
+  void tallySelected(int sign);
+  QueueTally countAll();  // a full count: at open, and after another process wrote
+  std::int64_t dataVersion();
 
   QueueOptions opts_;
   const Clock& clock_;
   std::unique_ptr<sqlite::Db> db_;
   std::unordered_map<std::string, std::int64_t> names_;  // writer thread only
   std::int64_t last_dedup_expiry_ms_ = 0;
+  QueueTally delta_;               // writer thread: the open transaction's changes
+  std::int64_t data_version_ = 0;  // writer thread: changes when another connection commits
+
+  mutable std::mutex stats_mu_;
+  QueueTally committed_;  // guarded by stats_mu_: counts of what is on disk
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
