@@ -253,7 +253,11 @@ std::int64_t SqliteQueue::nameId(const std::string& name) {
 void SqliteQueue::append(RoutedBatch rb, std::function<void(CommitResult)> done) {
   auto result = std::make_shared<CommitResult>();
   auto batch = std::make_shared<RoutedBatch>(std::move(rb));
-  submit({[this, batch, result] {
+  // Encoded here, on the caller's thread: the writer thread is the ingest bottleneck.
+  auto bodies = std::make_shared<std::vector<std::string>>();
+  bodies->reserve(batch->batch.events.size());
+  for (const auto& ev : batch->batch.events) bodies->push_back(toJson(ev).dump());
+  submit({[this, batch, bodies, result] {
             CommitResult r;
             const std::int64_t now = clock_.nowMs();
             const std::int64_t source = nameId(batch->batch.source);
@@ -290,7 +294,7 @@ void SqliteQueue::append(RoutedBatch rb, std::function<void(CommitResult)> done)
                   .bind(2, source)
                   .bind(3, now)
                   .bind(4, static_cast<std::int64_t>(sinks.size()))
-                  .bind(5, toJson(ev).dump())
+                  .bind(5, (*bodies)[i])
                   .run();
               std::int64_t seq = db_->lastRowid();
               delta_.addEvents(1);
