@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 namespace sluice::connectors::local {
 
@@ -52,31 +53,64 @@ bool openForWriting(const std::string& path) {
   return writing;
 }
 
-void walk(const std::string& root, bool recursive, const std::vector<std::string>& ignore,
-          const std::function<void(const std::string&, const struct stat&)>& file,
-          const std::function<void(const std::string&)>& dir,
-          const std::function<void(const std::string&, int)>& error) {
-  std::vector<std::string> stack{root};
-  while (!stack.empty()) {
-    std::string d = std::move(stack.back());
-    stack.pop_back();
-    dir(d);
-    DIR* h = opendir(d.c_str());
-    if (!h) {
-      error(d, errno);
+TreeWalk::TreeWalk(std::string root, bool recursive, std::vector<std::string> ignore)
+    : recursive_(recursive), ignore_(std::move(ignore)), stack_{std::move(root)} {}
+
+TreeWalk::~TreeWalk() {
+  if (handle_) closedir(handle_);
+}
+
+TreeWalk::TreeWalk(TreeWalk&& o) noexcept
+    : recursive_(o.recursive_),
+      ignore_(std::move(o.ignore_)),
+      stack_(std::move(o.stack_)),
+      current_(std::move(o.current_)),
+      handle_(std::exchange(o.handle_, nullptr)) {}
+
+TreeWalk& TreeWalk::operator=(TreeWalk&& o) noexcept {
+  if (this != &o) {
+    if (handle_) closedir(handle_);
+    recursive_ = o.recursive_;
+    ignore_ = std::move(o.ignore_);
+    stack_ = std::move(o.stack_);
+    current_ = std::move(o.current_);
+    handle_ = std::exchange(o.handle_, nullptr);
+  }
+  return *this;
+}
+
+bool TreeWalk::step(std::size_t max_files, const Visitor& v) {
+  std::size_t files = 0;
+  while (files < max_files) {
+    if (!handle_) {
+      if (stack_.empty()) return false;
+      current_ = std::move(stack_.back());
+      stack_.pop_back();
+      v.dir(current_);
+      handle_ = opendir(current_.c_str());
+      if (!handle_) {
+        v.error(current_, errno);
+        continue;
+      }
+    }
+    dirent* e = readdir(handle_);
+    if (!e) {
+      closedir(std::exchange(handle_, nullptr));
       continue;
     }
-    while (dirent* e = readdir(h)) {
-      std::string name = e->d_name;
-      if (name == "." || name == ".." || ignored(ignore, name)) continue;
-      std::string p = d + "/" + name;
-      struct stat st {};
-      if (lstat(p.c_str(), &st) != 0) continue;  // vanished meanwhile: nothing to report
-      if (S_ISREG(st.st_mode)) file(p, st);
-      else if (S_ISDIR(st.st_mode) && recursive) stack.push_back(p);
+    std::string name = e->d_name;
+    if (name == "." || name == ".." || ignored(ignore_, name)) continue;
+    std::string p = current_ + "/" + name;
+    struct stat st {};
+    if (lstat(p.c_str(), &st) != 0) continue;  // vanished meanwhile: nothing to report
+    if (S_ISREG(st.st_mode)) {
+      v.file(p, st);
+      ++files;
+    } else if (S_ISDIR(st.st_mode) && recursive_) {
+      stack_.push_back(std::move(p));
     }
-    closedir(h);
   }
+  return handle_ || !stack_.empty();
 }
 
 }  // namespace sluice::connectors::local

@@ -5,6 +5,7 @@
 // Identity: a file version is its fingerprint "inode:mtime_ns:size"; the event id is
 // eventId(source name, path, fingerprint, kind), so the same version seen twice (a second
 // IN_CLOSE_WRITE, a rescan after a restart) has the same id and the queue drops the repeat.
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include <functional>
@@ -37,12 +38,31 @@ struct EventBuilder {
 // the answer is false and the file is announced. Needs SIGIO ignored (see LocalSpec::create).
 bool openForWriting(const std::string& path);
 
-// Walks `root` (not following symlinks), calling `file(path, stat)` for regular files and
-// `dir(path)` for directories (before descending). Ignored names are skipped; unreadable
-// directories are reported through `error(path, errno)` and skipped.
-void walk(const std::string& root, bool recursive, const std::vector<std::string>& ignore,
-          const std::function<void(const std::string&, const struct stat&)>& file,
-          const std::function<void(const std::string&)>& dir,
-          const std::function<void(const std::string&, int)>& error);
+// A depth-first walk of `root` (not following symlinks) that can pause: step() reports regular
+// files through `file(path, stat)` and directories through `dir(path)` (before listing them)
+// until it has reported `max_files` files, so a scan of millions of files can yield to the
+// event loop and wait for its commits instead of holding every change in memory. Ignored
+// names are skipped; unreadable directories are reported through `error(path, errno)`.
+class TreeWalk {
+ public:
+  struct Visitor {
+    std::function<void(const std::string&, const struct stat&)> file;
+    std::function<void(const std::string&)> dir;
+    std::function<void(const std::string&, int)> error;
+  };
+  TreeWalk(std::string root, bool recursive, std::vector<std::string> ignore);
+  ~TreeWalk();
+  TreeWalk(TreeWalk&&) noexcept;
+  TreeWalk& operator=(TreeWalk&&) noexcept;
+
+  bool step(std::size_t max_files, const Visitor& v);  // true: more to do
+
+ private:
+  bool recursive_;
+  std::vector<std::string> ignore_;
+  std::vector<std::string> stack_;
+  std::string current_;  // the directory being listed
+  DIR* handle_ = nullptr;
+};
 
 }  // namespace sluice::connectors::local

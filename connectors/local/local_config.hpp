@@ -16,6 +16,9 @@ struct LocalSpec final : ConnectorSpec {
   std::vector<std::string> ignore;   // fnmatch globs on the base name (files and directories)
   Duration rescan_interval{0};       // periodic reconciliation; 0 = only on start and overflow
   std::uint64_t max_watches = 0;     // own cap on inotify watches; 0 = the kernel's limit
+  // Changes held in memory before reading and scanning stop to wait for commits. Not a config
+  // key (the default bounds memory to a few tens of MB); tests lower it.
+  std::size_t max_pending = 16384;
   std::unique_ptr<Connector> create(ConnectorContext& ctx) const override;
 };
 

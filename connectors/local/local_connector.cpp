@@ -21,8 +21,6 @@ namespace {
 
 constexpr std::uint32_t kMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
                                 IN_CREATE | IN_DELETE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK;
-constexpr std::size_t kBatchEntries = 1024;
-constexpr std::size_t kMaxPending = 16384;  // stop reading inotify beyond this (backpressure)
 constexpr auto kDegradedRescan = std::chrono::seconds(60);
 
 nlohmann::json maskNames(std::uint32_t m) {
@@ -77,6 +75,7 @@ LocalConnector::LocalConnector(const LocalSpec& spec, ConnectorContext& ctx, std
       health_key_("source:" + spec.name),
       retry_timer_(ctx.io),
       rescan_timer_(ctx.io),
+      step_timer_(ctx.io),
       overflows_(ctx.metrics.counter("sluice_local_overflows_total",
                                      "inotify queue overflows (each triggers a rescan)",
                                      {{"source", spec.name}})),
@@ -105,18 +104,18 @@ void LocalConnector::start() {
     throw std::runtime_error("source " + spec_.name + ": inotify_init1: " + std::strerror(errno) +
                              " (raise fs.inotify.max_user_instances)");
   stream_ = std::make_unique<boost::asio::posix::stream_descriptor>(ctx_.io, fd_);
-  ctx_.health.set(health_key_, HealthState::Ok);
+  // Not ready until the start-up scan has caught up with what changed while sluice was down.
+  ctx_.health.set(health_key_, HealthState::Failed, "start-up scan in progress");
   scan(root_, "startup");  // adds the watches first, directory by directory, then lists
   arm();
   schedulePeriodicScan();
-  ctx_.log->info("source {}: watching {} ({} directories, {} known files)", spec_.name, root_,
-                 wds_.size(), index_.size());
 }
 
 void LocalConnector::stop() {
   running_ = false;
   retry_timer_.cancel();
   rescan_timer_.cancel();
+  step_timer_.cancel();
   if (stream_) stream_->cancel();
 }
 
@@ -187,45 +186,89 @@ void LocalConnector::schedulePeriodicScan() {
 
 void LocalConnector::scan(const std::string& subtree, const char* why) {
   scans_.inc();
-  const bool full = subtree == root_;
-  const bool was_degraded = degraded_;
-  bool watch_failed = false;
-  std::unordered_set<std::string> seen;
-  nlohmann::json native = {{"scan", why}};
-  const std::int64_t now = ctx_.clock.nowMs();
-  walk(
-      subtree, spec_.recursive, spec_.ignore,
+  Scan sc{why, subtree, subtree == root_, degraded_, false,
+          TreeWalk(subtree, spec_.recursive, spec_.ignore), {}, ctx_.clock.nowMs(), 0};
+  if (sc.full) {
+    // A full scan covers every other one; one that is under way restarts, since an overflow
+    // may have lost changes in directories it has already walked.
+    scan_queue_.clear();
+    scan_queue_.push_back(std::move(sc));
+  } else {
+    // New directories first: their files should not wait behind a scan of the whole tree.
+    auto at = std::find_if(scan_queue_.begin(), scan_queue_.end(), [](const Scan& x) { return x.full; });
+    scan_queue_.insert(at, std::move(sc));
+  }
+  runScans();
+}
+
+void LocalConnector::runScans() {
+  if (step_armed_) return;
+  if (scan_queue_.empty() || paused_ || pending_.size() >= spec_.max_pending) {
+    flush();  // the commit completion calls runScans() again
+    return;
+  }
+  Scan& sc = scan_queue_.front();
+  const nlohmann::json native = {{"scan", sc.why}};
+  TreeWalk::Visitor v{
       [&](const std::string& p, const struct stat& st) {
-        if (full) seen.insert(p);
+        if (sc.full) sc.seen.insert(p);
         if (openForWriting(p)) return;  // still being written: its close will announce it
         std::string fp = fingerprint(st);
         if (auto it = index_.find(p); it != index_.end() && it->second == fp) return;
+        ++sc.changes;
         record(EventType::Created, spec_.emit_created,
-               builder_.make(EventType::Created, p, st, fp, native, now), {p, fp});
+               builder_.make(EventType::Created, p, st, fp, native, sc.now_ms), {p, fp});
       },
       [&](const std::string& d) {
-        if (!addWatch(d)) watch_failed = true;
+        if (!addWatch(d)) sc.watch_failed = true;
       },
       [&](const std::string& d, int err) {
         ctx_.log->warn("source {}: cannot list {}: {}", spec_.name, toUtf8Lossy(d),
                        std::strerror(err));
-      });
-  if (full) {
+      }};
+  if (!sc.walk.step(kBatchEntries, v)) {
+    Scan done = std::move(scan_queue_.front());
+    scan_queue_.pop_front();
+    finishScan(done);
+  }
+  flush();
+  if (scan_queue_.empty()) return;
+  // Yield to the loop between steps: deliveries, inotify reads and commits go on meanwhile.
+  step_armed_ = true;
+  step_timer_.expires_after(std::chrono::seconds(0));
+  step_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    step_armed_ = false;
+    runScans();
+  });
+}
+
+void LocalConnector::finishScan(Scan& sc) {
+  if (sc.full) {
+    const nlohmann::json native = {{"scan", sc.why}};
     std::vector<std::string> gone;
     for (auto& [p, _] : index_)
-      if (!seen.count(p)) gone.push_back(p);
+      if (!sc.seen.count(p)) gone.push_back(p);
     for (auto& p : gone) fileGone(p, native);
-    if (was_degraded && !watch_failed && fd_ >= 0) {
+    sc.changes += gone.size();
+    if (sc.was_degraded && !sc.watch_failed && fd_ >= 0) {
       degraded_ = false;
       ctx_.health.set(health_key_, HealthState::Ok);
       ctx_.log->info("source {}: every directory is watched again", spec_.name);
     }
   }
-  flush();
+  if (sc.why == std::string("startup")) {
+    if (!degraded_) ctx_.health.set(health_key_, HealthState::Ok);
+    ctx_.log->info("source {}: watching {} ({} directories, {} known files, {} changes found)",
+                   spec_.name, root_, wds_.size(), index_.size(), sc.changes);
+  } else if (sc.changes > 0) {
+    ctx_.log->info("source {}: {} scan of {} found {} changes", spec_.name, sc.why,
+                   toUtf8Lossy(sc.root), sc.changes);
+  }
 }
 
 void LocalConnector::arm() {
-  if (reading_ || !running_ || !stream_ || paused_ || pending_.size() >= kMaxPending) return;
+  if (reading_ || !running_ || !stream_ || paused_ || pending_.size() >= spec_.max_pending) return;
   reading_ = true;
   stream_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
                       [this](boost::system::error_code ec) {
@@ -252,7 +295,7 @@ void LocalConnector::onReadable() {
       p += sizeof(struct inotify_event) + ie->len;
     }
     for (auto& [_, m] : moves) fileGone(m.first, {{"mask", {"IN_MOVED_FROM"}}});
-    if (pending_.size() >= kMaxPending) break;
+    if (pending_.size() >= spec_.max_pending) break;
   }
   flush();
   arm();
@@ -365,8 +408,13 @@ void LocalConnector::forgetSubtree(const std::string& prefix, const nlohmann::js
 }
 
 void LocalConnector::record(EventType, bool selected, Event ev, IndexUpdate idx) {
-  if (idx.fingerprint) index_[idx.key] = *idx.fingerprint;
-  else index_.erase(idx.key);
+  if (idx.fingerprint) {
+    index_[idx.key] = *idx.fingerprint;
+    // Written while a full scan runs (an inotify event, a new-directory scan): not gone.
+    if (!scan_queue_.empty() && scan_queue_.back().full) scan_queue_.back().seen.insert(idx.key);
+  } else {
+    index_.erase(idx.key);
+  }
   pending_.push_back({selected ? std::optional<Event>(std::move(ev)) : std::nullopt, std::move(idx)});
   if (pending_.size() % kBatchEntries == 0) flush();  // long scans commit as they go
 }
@@ -393,6 +441,7 @@ void LocalConnector::flush() {
       failures_ = 0;
       flush();
       arm();
+      runScans();
       return;
     }
     if (failures_++ == 0)
@@ -411,12 +460,13 @@ void LocalConnector::flush() {
       paused_ = false;
       flush();
       arm();
+      runScans();
     });
   });
 }
 
 void LocalConnector::notifyIdle() {
-  if (committing_ || !pending_.empty() || idle_waiters_.empty()) return;
+  if (committing_ || !pending_.empty() || !scan_queue_.empty() || idle_waiters_.empty()) return;
   auto waiters = std::move(idle_waiters_);
   idle_waiters_.clear();
   for (auto& w : waiters) w("");

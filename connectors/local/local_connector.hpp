@@ -10,6 +10,8 @@
 //  - Every event is committed together with the index update it implies; the in-memory index
 //    mirrors what was emitted, and a failed commit is retried (intake pauses), never dropped.
 //  - One commit in flight at a time, so batches are committed in the order of the changes.
+//  - Memory is bounded: scans run in steps on the event loop and, like inotify reads, stop
+//    while max_pending changes wait for their commit; they resume when commits drain.
 #include <sys/inotify.h>
 #include <sys/stat.h>
 
@@ -18,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -38,14 +41,30 @@ class LocalConnector final : public Connector {
   void start() override;
   void stop() override;
   void catchUp(std::function<void(std::string)> done) override;
+  // Changes recorded but not yet committed (bounded by spec.max_pending plus one step).
+  std::size_t held() const { return pending_.size(); }
+  static constexpr std::size_t kBatchEntries = 1024;  // changes per commit, files per scan step
 
  private:
   struct Entry {
     std::optional<Event> event;  // nullopt: an index update alone (an unselected event type)
     IndexUpdate index;
   };
+  struct Scan {
+    std::string why;
+    std::string root;  // the subtree walked
+    bool full = false;  // the whole tree: files the index knows but the walk did not see are gone
+    bool was_degraded = false;
+    bool watch_failed = false;
+    TreeWalk walk;
+    std::unordered_set<std::string> seen;  // full scans: every file seen (or recorded) meanwhile
+    std::int64_t now_ms = 0;
+    std::size_t changes = 0;
+  };
   void loadIndex();
   void scan(const std::string& subtree, const char* why);
+  void runScans();  // steps the front scan; yields to the loop between steps
+  void finishScan(Scan& s);
   void addWatches(const std::string& dir);
   bool addWatch(const std::string& dir);
   void removeWatches(const std::string& dir_prefix);
@@ -76,6 +95,9 @@ class LocalConnector final : public Connector {
   std::unordered_map<std::string, int> wds_;           // directory → wd
   std::unordered_map<std::string, std::string> index_; // path → fingerprint (as committed/pending)
   std::deque<Entry> pending_;
+  std::deque<Scan> scan_queue_;  // the front one runs; new-directory scans go before a full one
+  boost::asio::steady_timer step_timer_;
+  bool step_armed_ = false;
   bool loaded_ = false, running_ = false, committing_ = false, paused_ = false, reading_ = false;
   bool degraded_ = false;
   int failures_ = 0;

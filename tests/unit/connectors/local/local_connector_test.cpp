@@ -22,6 +22,13 @@ class RecordingIntake final : public Intake {
   explicit RecordingIntake(boost::asio::io_context& io) : io_(io) {}
   void commit(Batch b, std::function<void(CommitResult)> done) override {
     ++commits;
+    if (hold) {  // a slow disk: the commit completes when the test says so
+      held.push_back([this, b = std::move(b), done = std::move(done)]() mutable {
+        commit(std::move(b), std::move(done));
+      });
+      --commits;
+      return;
+    }
     CommitResult r;
     if (fail_next > 0) {
       --fail_next;
@@ -44,6 +51,8 @@ class RecordingIntake final : public Intake {
   std::vector<Event> events;
   int fail_next = 0;
   int commits = 0;
+  bool hold = false;
+  std::vector<std::function<void()>> held;
 };
 
 struct LocalFixture : ::testing::Test {
@@ -59,7 +68,8 @@ struct LocalFixture : ::testing::Test {
   std::unique_ptr<Connector> conn;
 
   std::string root() const { return dir.path().string() + "/in"; }
-  void make(const std::string& extra = "") {
+  void make(const std::string& extra = "",
+            const std::function<void(LocalSpec&)>& tune = nullptr) {
     std::filesystem::create_directories(root());
     YAML::Node n = YAML::Load("{name: in, type: local, path: '" + root() + "'" + extra + "}");
     ConfigErrors errors;
@@ -69,6 +79,7 @@ struct LocalFixture : ::testing::Test {
     spec = findConnector("local")(m);
     ASSERT_TRUE(errors.empty()) << errors.list().at(0).str();
     spec->name = "in";
+    if (tune) tune(static_cast<LocalSpec&>(*spec));
     conn = spec->create(ctx);
   }
   bool runUntil(const std::function<bool()>& pred) { return test::runUntil(io, pred); }
@@ -206,6 +217,33 @@ TEST_F(LocalFixture, CatchUpReportsWhenEverythingIsCommitted) {
   EXPECT_EQ(error, "");
   EXPECT_EQ(intake.events.size(), 2500u);
   EXPECT_GE(intake.commits, 3);  // committed in batches
+}
+
+TEST_F(LocalFixture, ScansStopWhileCommitsWaitAndMissNothing) {
+  constexpr std::size_t kLimit = 1024, kBatch = LocalConnector::kBatchEntries;
+  constexpr std::size_t kFiles = kLimit + 2 * kBatch;
+  make(", events: [created, removed]", [&](LocalSpec& s) { s.max_pending = kLimit; });
+  std::filesystem::create_directories(root() + "/sub");
+  for (std::size_t i = 0; i < kFiles; ++i)
+    write(root() + "/sub/f" + std::to_string(i), "");
+  intake.hold = true;
+  conn->start();
+  auto& local = static_cast<LocalConnector&>(*conn);
+  ASSERT_TRUE(runUntil([&] { return local.held() >= kLimit; }));
+  io.poll();  // nothing left to run: the scan waits for its commits
+  EXPECT_LT(local.held(), kLimit + kBatch);
+  EXPECT_LT(intake.events.size() + local.held(), kFiles);  // the walk stopped short
+  EXPECT_EQ(intake.held.size(), 1u);  // one commit in flight at a time
+  EXPECT_FALSE(health.ready());       // the start-up scan has not caught up yet
+  // A file written in a directory the scan has already walked is not mistaken for a removal.
+  write(root() + "/late", "x");
+  ASSERT_TRUE(runUntil([&] { return local.held() >= kLimit; }));
+  intake.hold = false;
+  auto held = std::move(intake.held);
+  for (auto& h : held) h();
+  ASSERT_TRUE(runUntil([&] { return intake.events.size() == kFiles + 1; }));
+  EXPECT_TRUE(paths(EventType::Removed).empty());
+  ASSERT_TRUE(runUntil([&] { return health.ready(); }));
 }
 
 TEST_F(LocalFixture, HostileNamesAreKeptByteExact) {
