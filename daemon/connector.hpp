@@ -14,7 +14,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -54,8 +53,11 @@ struct CommitResult {
 
 struct SourceState {
   std::optional<std::string> cursor;
-  std::unordered_map<std::string, std::string> index;
 };
+
+// Called for each entry of a source's index as it is read, so that a big index streams into
+// the connector's own structure instead of passing through a temporary copy.
+using IndexVisitor = std::function<void(const std::string& key, const std::string& fingerprint)>;
 
 // The connector's view of the queue.
 class Intake {
@@ -63,8 +65,9 @@ class Intake {
   virtual ~Intake() = default;
   // Routes the events and commits the batch durably; `done` runs on the io_context thread.
   virtual void commit(Batch batch, std::function<void(CommitResult)> done) = 0;
-  // The saved state of `source` (blocking read; call at start and before scans only).
-  virtual SourceState loadState(const std::string& source) = 0;
+  // The saved state of `source`, and its index through `index` when set (blocking read; call
+  // at start only). The visitor runs on another thread while the caller waits.
+  virtual SourceState loadState(const std::string& source, const IndexVisitor& index) = 0;
 };
 
 struct ConnectorContext {

@@ -26,7 +26,9 @@ class QueueIntake final : public Intake {
   QueueIntake(boost::asio::io_context& io, Queue& queue, const Router& router, Metrics& metrics,
               Health& health, std::shared_ptr<spdlog::logger> log, NewWork on_new_work);
   void commit(Batch batch, std::function<void(CommitResult)> done) override;
-  SourceState loadState(const std::string& source) override { return queue_.loadState(source); }
+  SourceState loadState(const std::string& source, const IndexVisitor& index) override {
+    return queue_.loadState(source, index);
+  }
 
  private:
   boost::asio::io_context& io_;

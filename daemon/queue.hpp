@@ -106,7 +106,7 @@ class Queue {
   // Records outcomes (done / retry at due_ms / dead) in one transaction.
   virtual void settle(std::vector<Settlement> outcomes, std::function<void(bool ok)> done) = 0;
   // Blocking reads.
-  virtual SourceState loadState(const std::string& source) = 0;
+  virtual SourceState loadState(const std::string& source, const IndexVisitor& index) = 0;
   virtual QueueStats stats() = 0;
 };
 

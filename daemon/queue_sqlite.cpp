@@ -453,16 +453,17 @@ void SqliteQueue::settle(std::vector<Settlement> outcomes, std::function<void(bo
           [done = std::move(done)](bool ok, const std::string&) { done(ok); }});
 }
 
-SourceState SqliteQueue::loadState(const std::string& source) {
+SourceState SqliteQueue::loadState(const std::string& source, const IndexVisitor& index) {
   SourceState state;
   runSync([&] {
     const std::int64_t sid = nameId(source);
     auto c = db_->prepare("SELECT value FROM cursors WHERE source=?1");
     c.bind(1, sid);
     if (c.step()) state.cursor = c.text(0);
+    if (!index) return;
     auto st = db_->prepare("SELECT key, fp FROM source_index WHERE source=?1");
     st.bind(1, sid);
-    while (st.step()) state.index.emplace(st.text(0), st.text(1));
+    while (st.step()) index(st.text(0), st.text(1));
   });
   return state;
 }

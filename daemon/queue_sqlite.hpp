@@ -30,7 +30,7 @@ class SqliteQueue final : public Queue, public QueueAdmin {
              std::function<void(bool, std::vector<Lease>, std::optional<std::int64_t>)> done)
       override;
   void settle(std::vector<Settlement> outcomes, std::function<void(bool)> done) override;
-  SourceState loadState(const std::string& source) override;
+  SourceState loadState(const std::string& source, const IndexVisitor& index) override;
   QueueStats stats() override;
 
   std::vector<DeliveryRow> list(const Selector& sel) override;

@@ -10,11 +10,10 @@
 
 namespace sluice::connectors::local {
 
-std::string fingerprint(const struct stat& st) {
-  std::int64_t mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 +
-                          st.st_mtim.tv_nsec;
-  return std::to_string(st.st_ino) + ":" + std::to_string(mtime_ns) + ":" +
-         std::to_string(st.st_size);
+FileVersion versionOf(const struct stat& st) {
+  return {static_cast<std::uint64_t>(st.st_ino),
+          static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
+          static_cast<std::uint64_t>(st.st_size)};
 }
 
 Event EventBuilder::make(EventType type, const std::string& path,
@@ -93,9 +92,13 @@ bool TreeWalk::step(std::size_t max_files, const Visitor& v) {
         continue;
       }
     }
+    errno = 0;
     dirent* e = readdir(handle_);
     if (!e) {
+      int err = errno;  // 0: the end; otherwise the listing is incomplete
       closedir(std::exchange(handle_, nullptr));
+      if (err) v.error(current_, err);
+      else v.listed(current_);
       continue;
     }
     std::string name = e->d_name;

@@ -13,12 +13,14 @@
 #include <string>
 #include <vector>
 
+#include "connectors/local/file_index.hpp"
 #include "connectors/local/local_config.hpp"
 #include "daemon/event.hpp"
 
 namespace sluice::connectors::local {
 
-std::string fingerprint(const struct stat& st);
+FileVersion versionOf(const struct stat& st);
+inline std::string fingerprint(const struct stat& st) { return toFingerprint(versionOf(st)); }
 
 struct EventBuilder {
   const LocalSpec& spec;
@@ -42,13 +44,15 @@ bool openForWriting(const std::string& path);
 // files through `file(path, stat)` and directories through `dir(path)` (before listing them)
 // until it has reported `max_files` files, so a scan of millions of files can yield to the
 // event loop and wait for its commits instead of holding every change in memory. Ignored
-// names are skipped; unreadable directories are reported through `error(path, errno)`.
+// names are skipped; unreadable directories are reported through `error(path, errno)`, fully
+// listed ones through `listed(path)`.
 class TreeWalk {
  public:
   struct Visitor {
     std::function<void(const std::string&, const struct stat&)> file;
     std::function<void(const std::string&)> dir;
     std::function<void(const std::string&, int)> error;
+    std::function<void(const std::string&)> listed;  // a directory was listed to its end
   };
   TreeWalk(std::string root, bool recursive, std::vector<std::string> ignore);
   ~TreeWalk();

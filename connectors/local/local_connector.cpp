@@ -47,10 +47,6 @@ std::string readProc(const char* path) {
   return v.empty() ? "?" : v;
 }
 
-bool under(const std::string& path, const std::string& dir) {
-  return path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 && path[dir.size()] == '/';
-}
-
 }  // namespace
 
 std::unique_ptr<Connector> LocalSpec::create(ConnectorContext& ctx) const {
@@ -92,7 +88,9 @@ LocalConnector::~LocalConnector() {
 }
 
 void LocalConnector::loadIndex() {
-  index_ = ctx_.intake.loadState(spec_.name).index;
+  ctx_.intake.loadState(spec_.name, [this](const std::string& key, const std::string& fp) {
+    index_.set(key, parseFingerprint(fp).value_or(FileVersion{}));  // unreadable: "changed"
+  });
   loaded_ = true;
 }
 
@@ -151,7 +149,7 @@ bool LocalConnector::addWatch(const std::string& dir) {
 
 void LocalConnector::removeWatches(const std::string& prefix) {
   for (auto it = wds_.begin(); it != wds_.end();) {
-    if (it->first == prefix || under(it->first, prefix)) {
+    if (it->first == prefix || isUnder(it->first, prefix)) {
       inotify_rm_watch(fd_, it->second);
       dirs_.erase(it->second);
       it = wds_.erase(it);
@@ -187,7 +185,7 @@ void LocalConnector::schedulePeriodicScan() {
 void LocalConnector::scan(const std::string& subtree, const char* why) {
   scans_.inc();
   Scan sc{why, subtree, subtree == root_, degraded_, false,
-          TreeWalk(subtree, spec_.recursive, spec_.ignore), {}, ctx_.clock.nowMs(), 0};
+          TreeWalk(subtree, spec_.recursive, spec_.ignore), {}, {}, {}, ctx_.clock.nowMs(), 0};
   if (sc.full) {
     // A full scan covers every other one; one that is under way restarts, since an overflow
     // may have lost changes in directories it has already walked.
@@ -211,21 +209,29 @@ void LocalConnector::runScans() {
   const nlohmann::json native = {{"scan", sc.why}};
   TreeWalk::Visitor v{
       [&](const std::string& p, const struct stat& st) {
-        if (sc.full) sc.seen.insert(p);
+        sc.names.insert(p.substr(sc.listing.size() + 1));
         if (openForWriting(p)) return;  // still being written: its close will announce it
-        std::string fp = fingerprint(st);
-        if (auto it = index_.find(p); it != index_.end() && it->second == fp) return;
+        FileVersion v = versionOf(st);
+        if (const FileVersion* known = index_.find(p); known && *known == v) return;
         ++sc.changes;
+        std::string fp = toFingerprint(v);
         record(EventType::Created, spec_.emit_created,
                builder_.make(EventType::Created, p, st, fp, native, sc.now_ms), {p, fp});
       },
       [&](const std::string& d) {
         if (!addWatch(d)) sc.watch_failed = true;
+        sc.listing = d;
+        sc.names.clear();
       },
       [&](const std::string& d, int err) {
         ctx_.log->warn("source {}: cannot list {}: {}", spec_.name, toUtf8Lossy(d),
                        std::strerror(err));
-      }};
+        // Vanished: its files are gone (unless vouched for). Unreadable: keep what is known.
+        if (err != ENOENT && err != ENOTDIR) sc.visited.insert(d);
+        sc.listing.clear();
+        sc.names.clear();
+      },
+      [&](const std::string& d) { listed(sc, d); }};
   if (!sc.walk.step(kBatchEntries, v)) {
     Scan done = std::move(scan_queue_.front());
     scan_queue_.pop_front();
@@ -246,11 +252,14 @@ void LocalConnector::runScans() {
 void LocalConnector::finishScan(Scan& sc) {
   if (sc.full) {
     const nlohmann::json native = {{"scan", sc.why}};
-    std::vector<std::string> gone;
-    for (auto& [p, _] : index_)
-      if (!sc.seen.count(p)) gone.push_back(p);
-    for (auto& p : gone) fileGone(p, native);
-    sc.changes += gone.size();
+    for (const auto& d : index_.dirs()) {
+      if (sc.visited.count(d)) continue;
+      const auto* names = index_.dir(d);
+      std::vector<std::string> gone;
+      for (const auto& [name, _] : *names) gone.push_back(d + "/" + name);
+      for (const auto& p : gone) fileGone(p, native);
+      sc.changes += gone.size();
+    }
     if (sc.was_degraded && !sc.watch_failed && fd_ >= 0) {
       degraded_ = false;
       ctx_.health.set(health_key_, HealthState::Ok);
@@ -265,6 +274,19 @@ void LocalConnector::finishScan(Scan& sc) {
     ctx_.log->info("source {}: {} scan of {} found {} changes", spec_.name, sc.why,
                    toUtf8Lossy(sc.root), sc.changes);
   }
+}
+
+void LocalConnector::listed(Scan& sc, const std::string& d) {
+  if (sc.full) sc.visited.insert(d);
+  std::vector<std::string> gone;
+  if (const auto* known = index_.dir(d))
+    for (const auto& [name, _] : *known)
+      if (!sc.names.count(name)) gone.push_back(d + "/" + name);
+  const nlohmann::json native = {{"scan", sc.why}};
+  for (const auto& p : gone) fileGone(p, native);
+  sc.changes += gone.size();
+  sc.listing.clear();
+  sc.names.clear();
 }
 
 void LocalConnector::arm() {
@@ -339,8 +361,8 @@ void LocalConnector::handle(
   if (ie->mask & IN_CLOSE_WRITE) {
     fileWritten(path, native);
   } else if (ie->mask & IN_MOVED_FROM) {
-    auto known = index_.find(path);
-    moves[ie->cookie] = {path, known == index_.end() ? "" : known->second};
+    const FileVersion* known = index_.find(path);
+    moves[ie->cookie] = {path, known ? toFingerprint(*known) : ""};
   } else if (ie->mask & IN_MOVED_TO) {
     auto m = moves.find(ie->cookie);
     if (m != moves.end()) {
@@ -360,26 +382,25 @@ void LocalConnector::fileWritten(const std::string& path, const nlohmann::json& 
   if (lstat(path.c_str(), &st) != 0) {
     // Gone before we could look: still delivered, with what is known and why.
     int err = errno;
-    bool known = index_.count(path) > 0;
     record(EventType::Created, spec_.emit_created,
            builder_.make(EventType::Created, path, std::nullopt, "vanished@" + std::to_string(now),
                          native, now, std::nullopt,
                          std::string("the file could not be examined: ") + std::strerror(err)),
            {path, std::nullopt});
-    if (!known) index_.erase(path);
     return;
   }
   if (!S_ISREG(st.st_mode)) return;
-  std::string fp = fingerprint(st);
-  if (auto it = index_.find(path); it != index_.end() && it->second == fp) return;
+  FileVersion v = versionOf(st);
+  if (const FileVersion* known = index_.find(path); known && *known == v) return;
+  std::string fp = toFingerprint(v);
   record(EventType::Created, spec_.emit_created,
          builder_.make(EventType::Created, path, st, fp, native, now), {path, fp});
 }
 
 void LocalConnector::fileGone(const std::string& path, const nlohmann::json& native) {
-  auto it = index_.find(path);
-  if (it == index_.end()) return;  // never announced (ignored, or removed while being written)
-  std::string fp = it->second;
+  const FileVersion* known = index_.find(path);
+  if (!known) return;  // never announced (ignored, or removed while being written)
+  std::string fp = toFingerprint(*known);
   record(EventType::Removed, spec_.emit_removed,
          builder_.make(EventType::Removed, path, std::nullopt, fp, native, ctx_.clock.nowMs()),
          {path, std::nullopt});
@@ -401,17 +422,19 @@ void LocalConnector::fileMoved(const std::string& from, const std::string& old_f
 }
 
 void LocalConnector::forgetSubtree(const std::string& prefix, const nlohmann::json& native) {
-  std::vector<std::string> gone;
-  for (auto& [p, _] : index_)
-    if (under(p, prefix)) gone.push_back(p);
-  for (auto& p : gone) fileGone(p, native);
+  for (const auto& p : index_.filesUnder(prefix)) fileGone(p, native);
 }
 
 void LocalConnector::record(EventType, bool selected, Event ev, IndexUpdate idx) {
   if (idx.fingerprint) {
-    index_[idx.key] = *idx.fingerprint;
-    // Written while a full scan runs (an inotify event, a new-directory scan): not gone.
-    if (!scan_queue_.empty() && scan_queue_.back().full) scan_queue_.back().seen.insert(idx.key);
+    index_.set(idx.key, parseFingerprint(*idx.fingerprint).value_or(FileVersion{}));
+    // Recorded while scans run (an inotify event, another scan): not gone. In the directory
+    // a scan is listing, the name counts as seen; elsewhere a full scan will not judge it.
+    auto [d, name] = splitPath(idx.key);
+    for (auto& sc : scan_queue_) {
+      if (sc.listing == d) sc.names.insert(name);
+      else if (sc.full) sc.visited.insert(d);
+    }
   } else {
     index_.erase(idx.key);
   }

@@ -57,7 +57,11 @@ class LocalConnector final : public Connector {
     bool was_degraded = false;
     bool watch_failed = false;
     TreeWalk walk;
-    std::unordered_set<std::string> seen;  // full scans: every file seen (or recorded) meanwhile
+    // Full scans: directories listed to the end, unreadable, or vouched for by changes recorded
+    // meanwhile. Known files in any other directory are gone when the scan ends.
+    std::unordered_set<std::string> visited;
+    std::string listing;                    // the directory being listed
+    std::unordered_set<std::string> names;  // its names seen (or recorded) so far
     std::int64_t now_ms = 0;
     std::size_t changes = 0;
   };
@@ -65,6 +69,7 @@ class LocalConnector final : public Connector {
   void scan(const std::string& subtree, const char* why);
   void runScans();  // steps the front scan; yields to the loop between steps
   void finishScan(Scan& s);
+  void listed(Scan& s, const std::string& dir);  // known files the listing did not see are gone
   void addWatches(const std::string& dir);
   bool addWatch(const std::string& dir);
   void removeWatches(const std::string& dir_prefix);
@@ -93,7 +98,7 @@ class LocalConnector final : public Connector {
   boost::asio::steady_timer retry_timer_, rescan_timer_;
   std::unordered_map<int, std::string> dirs_;          // wd → directory
   std::unordered_map<std::string, int> wds_;           // directory → wd
-  std::unordered_map<std::string, std::string> index_; // path → fingerprint (as committed/pending)
+  FileIndex index_;  // what was announced (committed or pending): mirrors the queue's index
   std::deque<Entry> pending_;
   std::deque<Scan> scan_queue_;  // the front one runs; new-directory scans go before a full one
   boost::asio::steady_timer step_timer_;

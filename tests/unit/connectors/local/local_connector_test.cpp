@@ -36,18 +36,22 @@ class RecordingIntake final : public Intake {
     } else {
       r.ok = true;
       for (auto& u : b.index) {
-        if (u.fingerprint) state.index[u.key] = *u.fingerprint;
-        else state.index.erase(u.key);
+        if (u.fingerprint) index[u.key] = *u.fingerprint;
+        else index.erase(u.key);
       }
       for (auto& e : b.events) events.push_back(e);
       r.committed = b.events.size();
     }
     boost::asio::post(io_, [done = std::move(done), r] { done(r); });
   }
-  SourceState loadState(const std::string&) override { return state; }
+  SourceState loadState(const std::string&, const IndexVisitor& visit) override {
+    if (visit)
+      for (auto& [k, fp] : index) visit(k, fp);
+    return {};
+  }
 
   boost::asio::io_context& io_;
-  SourceState state;
+  std::map<std::string, std::string> index;
   std::vector<Event> events;
   int fail_next = 0;
   int commits = 0;
@@ -168,20 +172,25 @@ TEST_F(LocalFixture, RemovedAndMovedWhenSelected) {
   std::filesystem::remove(root() + "/b");
   ASSERT_TRUE(runUntil([&] { return intake.events.size() == 3; }));
   EXPECT_EQ(paths(EventType::Removed), std::vector<std::string>{"/b"});
-  EXPECT_TRUE(intake.state.index.empty());
+  EXPECT_TRUE(intake.index.empty());
 }
 
 TEST_F(LocalFixture, RemovedWhileDownIsFoundByTheStartupScan) {
   make(", events: [created, removed]");
-  write(root() + "/gone", "x");
+  std::filesystem::create_directories(root() + "/dir/deep");
+  for (auto f : {"/gone", "/kept", "/dir/deep/a", "/dir/deep/b"}) write(root() + f, "x");
   conn->start();
-  ASSERT_TRUE(runUntil([&] { return intake.events.size() == 1; }));
+  ASSERT_TRUE(runUntil([&] { return intake.events.size() == 4; }));
   conn->stop();
   std::filesystem::remove(root() + "/gone");
+  std::filesystem::remove_all(root() + "/dir");  // a whole directory: its files are gone too
   conn = spec->create(ctx);
   conn->start();
-  ASSERT_TRUE(runUntil([&] { return intake.events.size() == 2; }));
-  EXPECT_EQ(paths(EventType::Removed), std::vector<std::string>{"/gone"});
+  ASSERT_TRUE(runUntil([&] { return intake.events.size() == 7; }));
+  auto removed = paths(EventType::Removed);
+  std::sort(removed.begin(), removed.end());
+  EXPECT_EQ(removed, (std::vector<std::string>{"/dir/deep/a", "/dir/deep/b", "/gone"}));
+  EXPECT_EQ(intake.index.size(), 1u);
 }
 
 TEST_F(LocalFixture, FailedCommitsPauseAndRetryWithoutLoss) {
@@ -235,13 +244,16 @@ TEST_F(LocalFixture, ScansStopWhileCommitsWaitAndMissNothing) {
   EXPECT_LT(intake.events.size() + local.held(), kFiles);  // the walk stopped short
   EXPECT_EQ(intake.held.size(), 1u);  // one commit in flight at a time
   EXPECT_FALSE(health.ready());       // the start-up scan has not caught up yet
-  // A file written in a directory the scan has already walked is not mistaken for a removal.
+  // Files written meanwhile (in a directory the scan has walked, in a new directory) are not
+  // mistaken for removals when the scan ends.
   write(root() + "/late", "x");
+  std::filesystem::create_directories(root() + "/newdir");
+  write(root() + "/newdir/f", "x");
   ASSERT_TRUE(runUntil([&] { return local.held() >= kLimit; }));
   intake.hold = false;
   auto held = std::move(intake.held);
   for (auto& h : held) h();
-  ASSERT_TRUE(runUntil([&] { return intake.events.size() == kFiles + 1; }));
+  ASSERT_TRUE(runUntil([&] { return intake.events.size() == kFiles + 2; }));
   EXPECT_TRUE(paths(EventType::Removed).empty());
   ASSERT_TRUE(runUntil([&] { return health.ready(); }));
 }
