@@ -319,7 +319,7 @@ def memory_and_targets(rows, m, w):
         w("")
         w("| state | peak RSS MiB (VmHWM) | RSS at the end MiB (VmRSS) | of which anonymous / file-backed (shared libraries) MiB | PSS MiB | start-up until `running` s | notes |")
         w("|---|---:|---:|---:|---:|---:|---|")
-    for state in ("idle", "pending"):
+    for state in ("idle", "floor", "pending"):
         rs = pick(rows, bench="rss", state=state)
         if not rs:
             continue
@@ -330,6 +330,10 @@ def memory_and_targets(rows, m, w):
             notes = (f"{p:,} deliveries pending, receiver answers 503; "
                      f"{num(att, 0)} delivery attempts (retries) per run of {rs[0].get('seconds')} s")
             label = f"{p:,} pending deliveries"
+        elif state == "floor":
+            notes = ("`sluice_rss_floor`: the same shared libraries, initialised as sluice does "
+                     "(libcurl/OpenSSL, a libwebsockets listener, SQLite, yaml-cpp, spdlog), without sluice")
+            label = "floor of the libraries"
         else:
             notes = f"empty inbox, no events, {rs[0].get('seconds')} s"
             label = "idle"
@@ -338,7 +342,7 @@ def memory_and_targets(rows, m, w):
         w(f"| {label} | {mmm([r['vmhwm_kb'] / 1024 for r in rs], 1)} "
           f"| {mmm([r['vmrss_kb'] / 1024 for r in rs], 1)} | {num(anon, 1)} / {num(filed, 1)} "
           f"| {num(med([r['pss_kb'] / 1024 for r in rs if r.get('pss_kb')]), 1)} "
-          f"| {mmm([r.get('startup_s') for r in rs], 2)} | {notes} |")
+          f"| {mmm([r.get('startup_s') for r in rs], 2) if state != 'floor' else '-'} | {notes} |")
     if pick(rows, bench="rss"):
         w("")
     fl = pick(rows, bench="fill")
@@ -376,7 +380,12 @@ def memory_and_targets(rows, m, w):
         w(f"| p99 ≤ 25 ms at {m.get('rate')} events/s | {num(p99, 1)} ms | {verdict(p99 <= 25)} |")
     idle = med([r["vmhwm_kb"] / 1024 for r in pick(rows, bench="rss", state="idle")])
     if idle is not None:
-        w(f"| idle RSS ≤ 15 MB | {num(idle, 1)} MiB = {num(idle * 1.048576, 1)} MB | {verdict(idle * 1.048576 <= 15)} |")
+        floor = med([r["vmhwm_kb"] / 1024 for r in pick(rows, bench="rss", state="floor")])
+        why = ""
+        if floor is not None and idle * 1.048576 > 15:
+            why = (f"; the libraries alone take {num(floor, 1)} MiB = {num(floor * 1.048576, 1)} MB "
+                   f"(floor above), so sluice's own share is {num(idle - floor, 1)} MiB")
+        w(f"| idle RSS ≤ 15 MB | {num(idle, 1)} MiB = {num(idle * 1.048576, 1)} MB{why} | {verdict(idle * 1.048576 <= 15)} |")
     pend = med([r["vmhwm_kb"] / 1024 for r in pick(rows, bench="rss", state="pending")])
     if pend is not None:
         w(f"| ≤ 64 MB with 1M pending | {num(pend, 1)} MiB = {num(pend * 1.048576, 1)} MB | {verdict(pend * 1.048576 <= 64)} |")

@@ -38,6 +38,7 @@ cd "$ROOT"
 BUILD=$(cd "$1" && pwd)
 SLUICE=${BENCH_SLUICE_BIN:-$BUILD/sluice}  # another build of the daemon, for A/B comparisons
 QBENCH=$BUILD/sluice_queue_bench
+FLOOR=$BUILD/sluice_rss_floor
 
 RUNS=${BENCH_RUNS:-3}
 CONCURRENCY=${BENCH_CONCURRENCY:-32}
@@ -70,8 +71,8 @@ for tool in python3 curl nginx inotifywait; do
   command -v "$tool" >/dev/null || die "$tool is missing (./scripts/install-deps.sh bench installs it)"
 done
 [ -x "$SLUICE" ] || die "$SLUICE is missing: build first (make build)"
-log "building sluice_queue_bench in $BUILD"
-if ! out=$(cmake --build "$BUILD" --target sluice_queue_bench -j"$(nproc)" 2>&1); then
+log "building sluice_queue_bench and sluice_rss_floor in $BUILD"
+if ! out=$(cmake --build "$BUILD" --target sluice_queue_bench sluice_rss_floor -j"$(nproc)" 2>&1); then
   printf '%s\n' "$out" >&2
   die "cannot build sluice_queue_bench"
 fi
@@ -376,6 +377,18 @@ want idle && for run in $(seq "$RUNS"); do
     "$(status_kb "$SLUICE_PID" VmHWM)" "$(status_kb "$SLUICE_PID" VmRSS)" "$(status_kb "$SLUICE_PID" RssAnon)" \
     "$(status_kb "$SLUICE_PID" RssFile)" "$(pss_kb "$SLUICE_PID")" "$STARTUP_S" "$IDLE_SECONDS" "$run" >>"$RESULTS"
   stop_sluice
+  # The same libraries, initialised the same way, without sluice: the floor of the figure above.
+  mkdir -p "$d/floor"
+  "$FLOOR" "$d/floor" 2>/dev/null &
+  FLOOR_PID=$!
+  PIDS+=("$FLOOR_PID")
+  sleep 2
+  printf '{"bench":"rss","state":"floor","vmhwm_kb":%s,"vmrss_kb":%s,"rssanon_kb":%s,"rssfile_kb":%s,"pss_kb":%s,"seconds":2,"run":"%s"}\n' \
+    "$(status_kb "$FLOOR_PID" VmHWM)" "$(status_kb "$FLOOR_PID" VmRSS)" "$(status_kb "$FLOOR_PID" RssAnon)" \
+    "$(status_kb "$FLOOR_PID" RssFile)" "$(pss_kb "$FLOOR_PID")" "$run" >>"$RESULTS"
+  kill -TERM "$FLOOR_PID"
+  wait "$FLOOR_PID" || true
+  forget "$FLOOR_PID"
 done
 
 d=$T/pending
