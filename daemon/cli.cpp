@@ -1,6 +1,10 @@
 #include "daemon/cli.hpp"
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cstring>
 #include <cstdio>
 #include <iostream>
 
@@ -185,13 +189,26 @@ int cliMain(int argc, char** argv) {
     if (queue->parsed()) return queueCommand(qcmd, *cfg, qa);
     auto log = makeLogger(cfg->log, cfg->secrets);
     SystemClock clock;
-    Runtime rt(*cfg, log, clock);
-    try {
-      return run->parsed() ? rt.run() : rt.once();
-    } catch (const std::exception& e) {
-      log->critical("{}", e.what());
+    bool reload = false;
+    int rc = 0;
+    {
+      Runtime rt(*cfg, log, clock);
+      try {
+        rc = run->parsed() ? rt.run() : rt.once();
+        reload = rt.reloadRequested();
+      } catch (const std::exception& e) {
+        log->critical("{}", e.what());
+        return 1;
+      }
+    }  // every part is down (queue closed, ports and the state-dir lock released)
+    if (reload) {
+      log->flush();
+      // The same binary and arguments; the file is read again and checked at start.
+      execv("/proc/self/exe", argv);
+      log->critical("reload: cannot re-execute sluice: {}", std::strerror(errno));
       return 1;
     }
+    return rc;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "sluice: %s\n", e.what());
     return 1;

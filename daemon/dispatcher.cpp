@@ -73,6 +73,7 @@ void Dispatcher::pump(Worker& w) {
                    if (!ok) {
                      health_.set("queue", HealthState::Failed, "the queue cannot lease deliveries");
                      schedule(w, clock_.nowMs() + 1000);
+                     checkStopped();
                      return;
                    }
                    w.exhausted = leases.size() < want;
@@ -86,6 +87,7 @@ void Dispatcher::pump(Worker& w) {
                    if (!w.exhausted) pump(w);
                    else schedule(w, next);
                    checkDrained();
+                   checkStopped();  // stop() may have come while this lease was on its way
                  });
                });
 }

@@ -128,15 +128,25 @@ int Runtime::run() {
   wait_signal = [&] {
     signals.async_wait([&](boost::system::error_code ec, int sig) {
       if (ec) return;
-      if (sig == SIGHUP) {
-        log_->warn("SIGHUP: live reload is not supported yet; restart sluice to apply a new config");
-        wait_signal();
-        return;
-      }
       if (stopping) return;
+      if (sig == SIGHUP) {
+        auto next = loadConfig(cfg_.file);
+        if (!next.config) {
+          log_->error("SIGHUP: {} has {} error(s); going on with the running config", cfg_.file,
+                      next.errors.size());
+          for (auto& e : next.errors) log_->error("  {}", e.str());
+          wait_signal();
+          return;
+        }
+        reload_ = true;
+        log_->info("SIGHUP: {} is valid; stopping intake and restarting in place to apply it",
+                   cfg_.file);
+        sd_notify(0, "RELOADING=1");
+      } else {
+        log_->info("signal {}: stopping intake, finishing in-flight deliveries", sig);
+        sd_notify(0, "STOPPING=1");
+      }
       stopping = true;
-      log_->info("signal {}: stopping intake, finishing in-flight deliveries", sig);
-      sd_notify(0, "STOPPING=1");
       for (auto& c : p.connectors) c->stop();
       auto drain = std::min<std::chrono::milliseconds>(cfg_.delivery.timeout, std::chrono::seconds(30));
       p.dispatcher->stop(drain, [&] {

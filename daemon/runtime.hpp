@@ -5,6 +5,12 @@
 // Two modes with the same state: run() follows the sources until SIGTERM/SIGINT (then stops
 // intake, lets in-flight deliveries finish up to the drain deadline, releases the rest and
 // exits 0); once() catches up from the saved state, delivers what is due, and exits.
+//
+// SIGHUP reloads the config: the file is validated first, and an invalid one is only logged
+// (the daemon goes on with the config it has). A valid one is applied by the same graceful stop
+// as SIGTERM, after which run() returns with reloadRequested() set and the caller re-executes
+// the process (same pid, same arguments): every key can change, and the queue, the cursors and
+// the start-up reconciliation carry the state across, so nothing is lost in the swap.
 #include <memory>
 #include <string>
 
@@ -23,6 +29,7 @@ class Runtime {
   ~Runtime();
   int run();   // exit status
   int once();  // 0 when nothing is pending afterwards; 1 with a summary otherwise
+  bool reloadRequested() const { return reload_; }
 
  private:
   struct Parts;
@@ -31,6 +38,7 @@ class Runtime {
   std::shared_ptr<spdlog::logger> log_;
   const Clock& clock_;
   std::unique_ptr<Parts> p_;
+  bool reload_ = false;
 };
 
 // Exclusive lock on <state_dir>/lock so two daemons never share a queue. Throws when taken.

@@ -4,11 +4,13 @@ Run: SLUICE_BIN=build/sluice python3 -m unittest discover -v -s tests/integratio
 """
 import hashlib
 import os
+import signal
 import secrets
 import threading
 import unittest
 
 from harness import REPO, SluiceTestCase, metric, wait_until, write_file
+from receiver import Receiver
 
 
 class CheckTest(SluiceTestCase):
@@ -182,3 +184,35 @@ class SupervisorTest(SluiceTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ReloadTest(SluiceTestCase):
+    def test_sighup_applies_a_valid_config_and_keeps_the_running_one_otherwise(self):
+        cfg, port = self.config()
+        s = self.sluice(cfg, port)
+        s.start()
+        pid = s.proc.pid
+        one = write_file(self.path("one"), b"1")
+        self.wait_delivered([one])
+
+        # An invalid file: every error logged, the daemon goes on with what it runs.
+        s.write_config("sources: [\n")
+        s.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: "going on with the running config" in s.log_text(), 30, "the reload refusal")
+        two = write_file(self.path("two"), b"2")
+        self.wait_delivered([two])
+
+        # A valid one: applied in place (same pid), here pointing the webhook elsewhere.
+        other = Receiver(fmt="cloudevents").start()
+        self.addCleanup(other.stop)
+        cfg2, _ = self.config(port=port, url=other.url())
+        s.write_config(cfg2)
+        s.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: s.log_text().count(" running: ") >= 2, 30, "the restart in place")
+        self.assertTrue(s.alive())
+        self.assertEqual(s.proc.pid, pid)
+        three = write_file(self.path("three"), b"3")
+        self.assertTrue(other.wait_until(lambda: os.fsencode(three) in set(other.delivered_paths()), 30),
+                        "the reloaded config's receiver did not get the new file")
+        self.assertNotIn(os.fsencode(three), set(self.receiver.delivered_paths()))
+        self.assertEqual(s.stop(), 0)

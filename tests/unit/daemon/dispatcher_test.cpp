@@ -178,6 +178,13 @@ TEST_F(DispatcherFixture, StopWaitsThenAbortsAndReleasesInFlightDeliveries) {
   EXPECT_EQ(st.sinks[0].leased, 0);
 }
 
+TEST_F(DispatcherFixture, StopWhileALeaseIsOnItsWayStillFinishes) {
+  begin();  // nothing queued: the start's lease finds nothing
+  bool stopped = false;
+  dispatcher->stop(std::chrono::seconds(30), [&] { stopped = true; });  // before it answers
+  ASSERT_TRUE(runUntil([&] { return stopped; }));
+}
+
 TEST_F(DispatcherFixture, WhenDrainedFiresOnceNothingIsDue) {
   add(5);
   begin();
