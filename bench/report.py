@@ -353,8 +353,9 @@ def memory_and_targets(rows, m, w):
           f"in {num(f0['seconds'], 1)} s ({num(f0['events_per_s'])} events/s, 5,000-event batches, 2 in flight); "
           f"queue.db = {num(f0['db_bytes'] / 2**20, 0)} MiB.")
     if qs:
-        w(f"`sluice queue stats` on that database (the same `Queue::stats()` the daemon runs every 10 s "
-          f"for its status ping and `/metrics`): {mmm([r['seconds'] * 1000 for r in qs], 0)} ms.")
+        w(f"`sluice queue stats` on that database (a full count, made once when a process opens the queue: "
+          f"the CLI each time, the daemon at start; after that the daemon keeps the counts in memory): "
+          f"{mmm([r['seconds'] * 1000 for r in qs], 0)} ms.")
     w("")
 
     # Targets ----------------------------------------------------------------------------
