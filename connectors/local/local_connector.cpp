@@ -294,8 +294,9 @@ void LocalConnector::arm() {
   reading_ = true;
   stream_->async_wait(boost::asio::posix::stream_descriptor::wait_read,
                       [this](boost::system::error_code ec) {
+                        if (ec) return;  // cancelled by stop(): `this` may be gone
                         reading_ = false;
-                        if (ec || !running_) return;
+                        if (!running_) return;
                         onReadable();
                       });
 }
