@@ -191,6 +191,7 @@ int cliMain(int argc, char** argv) {
     SystemClock clock;
     bool reload = false;
     int rc = 0;
+    if (run->parsed()) setSighupBlocked(true);
     {
       Runtime rt(*cfg, log, clock);
       try {

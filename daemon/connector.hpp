@@ -97,6 +97,9 @@ class ConnectorSpec {
   std::string name;
   std::string type;
   virtual std::unique_ptr<Connector> create(ConnectorContext& ctx) const = 0;
+  // What create() needs from the machine (a directory, a device), checked without starting
+  // anything, so that a reload can refuse a config whose sources could not start. "" = fine.
+  virtual std::string preflight() const { return ""; }
 };
 
 }  // namespace sluice

@@ -66,8 +66,11 @@ SqliteQueue::SqliteQueue(const QueueOptions& opts, const Clock& clock)
           .bind(3, std::int64_t{kLeased})
           .run();
     }
-    committed_ = countAll();
+    // One read transaction, so another process's commit is either in both or in neither.
+    db_->exec("BEGIN");
     data_version_ = dataVersion();
+    committed_ = countAll();
+    db_->exec("COMMIT");
   } catch (const sqlite::Error& e) {
     throw std::runtime_error("queue " + opts.path + ": " + e.what());
   }

@@ -1,6 +1,8 @@
 #include "daemon/runtime.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -24,6 +26,13 @@
 #include "daemon/status_pages.hpp"
 
 namespace sluice {
+
+void setSighupBlocked(bool blocked) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(blocked ? SIG_BLOCK : SIG_UNBLOCK, &set, nullptr);
+}
 
 int lockStateDir(const std::string& state_dir) {
   std::filesystem::create_directories(state_dir);
@@ -115,6 +124,28 @@ void Runtime::build(bool daemon) {
   }
 }
 
+std::vector<std::string> Runtime::preflight(const Config& next) const {
+  std::vector<std::string> problems;
+  for (auto& spec : next.sources)
+    if (auto why = spec->preflight(); !why.empty()) problems.push_back(why);
+  if (next.state_dir != cfg_.state_dir) {
+    try {
+      ::close(lockStateDir(next.state_dir.string()));
+    } catch (const std::exception& e) {
+      problems.push_back(std::string("state_dir: ") + e.what());
+    }
+  }
+  if (!next.http.listen.empty() && next.http.listen != cfg_.http.listen) {
+    try {  // bind it for a moment: a port in use must not cost the running daemon
+      HttpServer probe(HttpServerOptions{next.http.listen});
+      probe.start();
+    } catch (const std::exception& e) {
+      problems.push_back(std::string("http.listen: ") + e.what());
+    }
+  }
+  return problems;
+}
+
 int Runtime::run() {
   build(true);
   auto& p = *p_;
@@ -123,22 +154,37 @@ int Runtime::run() {
   p.health.set("startup", HealthState::Ok);
 
   boost::asio::signal_set signals(p.io, SIGTERM, SIGINT, SIGHUP);
+  setSighupBlocked(false);  // held pending since start-up (see cliMain): handled from now on
   bool stopping = false;
   std::function<void()> wait_signal;
   wait_signal = [&] {
     signals.async_wait([&](boost::system::error_code ec, int sig) {
       if (ec) return;
-      if (stopping) return;
+      if (stopping) {
+        if (sig != SIGHUP && reload_) {  // `systemctl stop` during a reload's drain: exit
+          reload_ = false;
+          log_->info("signal {}: exiting after the drain instead of restarting", sig);
+          sd_notify(0, "STOPPING=1");
+        }
+        wait_signal();
+        return;
+      }
       if (sig == SIGHUP) {
         auto next = loadConfig(cfg_.file);
-        if (!next.config) {
-          log_->error("SIGHUP: {} has {} error(s); going on with the running config", cfg_.file,
-                      next.errors.size());
-          for (auto& e : next.errors) log_->error("  {}", e.str());
+        std::vector<std::string> problems;
+        for (auto& e : next.errors) problems.push_back(e.str());
+        if (next.config) problems = preflight(*next.config);
+        if (!problems.empty()) {
+          log_->error("SIGHUP: {} cannot be applied ({} problem(s)); going on with the running "
+                      "config", cfg_.file, problems.size());
+          for (auto& e : problems) log_->error("  {}", e);
           wait_signal();
           return;
         }
         reload_ = true;
+        // Another SIGHUP from now until the new process listens stays pending (the mask
+        // survives execv) instead of killing the process with the default action.
+        setSighupBlocked(true);
         log_->info("SIGHUP: {} is valid; stopping intake and restarting in place to apply it",
                    cfg_.file);
         sd_notify(0, "RELOADING=1");
@@ -147,6 +193,7 @@ int Runtime::run() {
         sd_notify(0, "STOPPING=1");
       }
       stopping = true;
+      wait_signal();
       for (auto& c : p.connectors) c->stop();
       auto drain = std::min<std::chrono::milliseconds>(cfg_.delivery.timeout, std::chrono::seconds(30));
       p.dispatcher->stop(drain, [&] {

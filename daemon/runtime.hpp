@@ -13,6 +13,7 @@
 // the start-up reconciliation carry the state across, so nothing is lost in the swap.
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "daemon/clock.hpp"
 #include "daemon/config.hpp"
@@ -34,12 +35,19 @@ class Runtime {
  private:
   struct Parts;
   void build(bool daemon);
+  // Reload checks beyond validation: what would stop `next` from starting on this machine.
+  std::vector<std::string> preflight(const Config& next) const;
   const Config& cfg_;
   std::shared_ptr<spdlog::logger> log_;
   const Clock& clock_;
   std::unique_ptr<Parts> p_;
   bool reload_ = false;
 };
+
+// Blocks (or unblocks) SIGHUP in the calling thread; threads started later inherit the mask.
+// `sluice run` blocks it before starting anything, so a reload request that comes while the
+// daemon starts (or restarts for a reload) waits until run() can handle it.
+void setSighupBlocked(bool blocked);
 
 // Exclusive lock on <state_dir>/lock so two daemons never share a queue. Throws when taken.
 int lockStateDir(const std::string& state_dir);

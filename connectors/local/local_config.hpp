@@ -20,6 +20,7 @@ struct LocalSpec final : ConnectorSpec {
   // key (the default bounds memory to a few tens of MB); tests lower it.
   std::size_t max_pending = 16384;
   std::unique_ptr<Connector> create(ConnectorContext& ctx) const override;
+  std::string preflight() const override;
 };
 
 bool ignored(const std::vector<std::string>& globs, const std::string& base_name);

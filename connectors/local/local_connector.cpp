@@ -49,14 +49,31 @@ std::string readProc(const char* path) {
 
 }  // namespace
 
-std::unique_ptr<Connector> LocalSpec::create(ConnectorContext& ctx) const {
+namespace {
+// The watched root as an absolute path, or throws when it is not a directory.
+std::string rootDirectory(const LocalSpec& spec) {
   std::error_code ec;
-  std::string abs = std::filesystem::absolute(path, ec).lexically_normal().string();
+  std::string abs = std::filesystem::absolute(spec.path, ec).lexically_normal().string();
   while (abs.size() > 1 && abs.back() == '/') abs.pop_back();
   struct stat st {};
   if (ec || stat(abs.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-    throw std::runtime_error("source " + name + ": " + abs + " is not a directory (" +
+    throw std::runtime_error("source " + spec.name + ": " + abs + " is not a directory (" +
                              (ec ? ec.message() : std::strerror(errno)) + ")");
+  return abs;
+}
+}  // namespace
+
+std::string LocalSpec::preflight() const {
+  try {
+    rootDirectory(*this);
+    return "";
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+std::unique_ptr<Connector> LocalSpec::create(ConnectorContext& ctx) const {
+  std::string abs = rootDirectory(*this);
   // openForWriting() takes read leases for an instant; a lease break in that instant would
   // raise SIGIO, whose default action ends the process. Nothing in sluice uses SIGIO.
   std::signal(SIGIO, SIG_IGN);
@@ -104,6 +121,7 @@ void LocalConnector::start() {
   stream_ = std::make_unique<boost::asio::posix::stream_descriptor>(ctx_.io, fd_);
   // Not ready until the start-up scan has caught up with what changed while sluice was down.
   ctx_.health.set(health_key_, HealthState::Failed, "start-up scan in progress");
+  startup_pending_ = true;
   scan(root_, "startup");  // adds the watches first, directory by directory, then lists
   arm();
   schedulePeriodicScan();
@@ -111,6 +129,7 @@ void LocalConnector::start() {
 
 void LocalConnector::stop() {
   running_ = false;
+  stopped_ = true;
   retry_timer_.cancel();
   rescan_timer_.cancel();
   step_timer_.cancel();
@@ -183,24 +202,38 @@ void LocalConnector::schedulePeriodicScan() {
 }
 
 void LocalConnector::scan(const std::string& subtree, const char* why) {
+  enqueue(subtree, why);
+  runScans();
+}
+
+void LocalConnector::enqueue(const std::string& subtree, const char* why) {
+  const bool full = subtree == root_;
+  const bool full_queued =
+      std::any_of(scan_queue_.begin(), scan_queue_.end(), [](const Scan& x) { return x.full; });
+  if (full && full_queued) {
+    // The one under way goes on (restarting it could starve it on a big tree). Changes an
+    // overflow lost in directories it has already walked are found by one more full scan.
+    if (why == std::string("overflow")) rescan_pending_ = true;
+    return;
+  }
   scans_.inc();
-  Scan sc{why, subtree, subtree == root_, degraded_, false,
-          TreeWalk(subtree, spec_.recursive, spec_.ignore), {}, {}, {}, ctx_.clock.nowMs(), 0};
+  Scan sc{.why = why,
+          .root = subtree,
+          .full = full,
+          .was_degraded = degraded_,
+          .walk = TreeWalk(subtree, spec_.recursive, spec_.ignore),
+          .now_ms = ctx_.clock.nowMs()};
   if (sc.full) {
-    // A full scan covers every other one; one that is under way restarts, since an overflow
-    // may have lost changes in directories it has already walked.
-    scan_queue_.clear();
     scan_queue_.push_back(std::move(sc));
   } else {
     // New directories first: their files should not wait behind a scan of the whole tree.
     auto at = std::find_if(scan_queue_.begin(), scan_queue_.end(), [](const Scan& x) { return x.full; });
     scan_queue_.insert(at, std::move(sc));
   }
-  runScans();
 }
 
 void LocalConnector::runScans() {
-  if (step_armed_) return;
+  if (step_armed_ || stopped_) return;
   if (scan_queue_.empty() || paused_ || pending_.size() >= spec_.max_pending) {
     flush();  // the commit completion calls runScans() again
     return;
@@ -226,13 +259,25 @@ void LocalConnector::runScans() {
       [&](const std::string& d, int err) {
         ctx_.log->warn("source {}: cannot list {}: {}", spec_.name, toUtf8Lossy(d),
                        std::strerror(err));
-        // Vanished: its files are gone (unless vouched for). Unreadable: keep what is known.
-        if (err != ENOENT && err != ENOTDIR) sc.visited.insert(d);
+        // Vanished: its files are gone (unless vouched for). Unreadable (or a listing cut
+        // short): keep what is known of it and of everything below it.
+        if (err != ENOENT && err != ENOTDIR) sc.unreadable.push_back(d);
         sc.listing.clear();
         sc.names.clear();
       },
       [&](const std::string& d) { listed(sc, d); }};
-  if (!sc.walk.step(kBatchEntries, v)) {
+  if (!sc.ending && !sc.walk.step(kBatchEntries, v)) {
+    sc.ending = true;
+    if (sc.full) {
+      auto keep = [&](const std::string& d) {  // at or below an unreadable directory
+        return std::any_of(sc.unreadable.begin(), sc.unreadable.end(),
+                           [&](const std::string& u) { return d == u || isUnder(d, u); });
+      };
+      for (auto& d : index_.dirs())
+        if (!sc.visited.count(d) && !keep(d)) sc.vanished.push_back(std::move(d));
+    }
+  }
+  if (sc.ending && !vanishStep(sc)) {
     Scan done = std::move(scan_queue_.front());
     scan_queue_.pop_front();
     finishScan(done);
@@ -251,22 +296,18 @@ void LocalConnector::runScans() {
 
 void LocalConnector::finishScan(Scan& sc) {
   if (sc.full) {
-    const nlohmann::json native = {{"scan", sc.why}};
-    for (const auto& d : index_.dirs()) {
-      if (sc.visited.count(d)) continue;
-      const auto* names = index_.dir(d);
-      std::vector<std::string> gone;
-      for (const auto& [name, _] : *names) gone.push_back(d + "/" + name);
-      for (const auto& p : gone) fileGone(p, native);
-      sc.changes += gone.size();
-    }
     if (sc.was_degraded && !sc.watch_failed && fd_ >= 0) {
       degraded_ = false;
       ctx_.health.set(health_key_, HealthState::Ok);
       ctx_.log->info("source {}: every directory is watched again", spec_.name);
     }
   }
-  if (sc.why == std::string("startup")) {
+  if (sc.full && rescan_pending_) {
+    rescan_pending_ = false;
+    enqueue(root_, "overflow");
+  }
+  if (sc.full && startup_pending_) {
+    startup_pending_ = false;
     if (!degraded_) ctx_.health.set(health_key_, HealthState::Ok);
     ctx_.log->info("source {}: watching {} ({} directories, {} known files, {} changes found)",
                    spec_.name, root_, wds_.size(), index_.size(), sc.changes);
@@ -274,6 +315,28 @@ void LocalConnector::finishScan(Scan& sc) {
     ctx_.log->info("source {}: {} scan of {} found {} changes", spec_.name, sc.why,
                    toUtf8Lossy(sc.root), sc.changes);
   }
+}
+
+bool LocalConnector::vanishStep(Scan& sc) {
+  const nlohmann::json native = {{"scan", sc.why}};
+  std::size_t n = 0;
+  while (!sc.vanished.empty() && n < kBatchEntries) {
+    const std::string& d = sc.vanished.back();
+    const std::size_t limit = kBatchEntries - n;
+    std::vector<std::string> gone;
+    if (const auto* known = index_.dir(d))
+      for (const auto& [name, _] : *known) {
+        if (gone.size() == limit) break;
+        std::string p = d + "/" + name;
+        if (!sc.vouched.count(p)) gone.push_back(std::move(p));
+      }
+    const bool exhausted = gone.size() < limit;
+    for (const auto& p : gone) fileGone(p, native);
+    n += gone.size();
+    sc.changes += gone.size();
+    if (exhausted) sc.vanished.pop_back();
+  }
+  return !sc.vanished.empty();
 }
 
 void LocalConnector::listed(Scan& sc, const std::string& d) {
@@ -434,7 +497,7 @@ void LocalConnector::record(EventType, bool selected, Event ev, IndexUpdate idx)
     auto [d, name] = splitPath(idx.key);
     for (auto& sc : scan_queue_) {
       if (sc.listing == d) sc.names.insert(name);
-      else if (sc.full) sc.visited.insert(d);
+      else if (sc.full) sc.vouched.insert(idx.key);
     }
   } else {
     index_.erase(idx.key);
@@ -444,7 +507,7 @@ void LocalConnector::record(EventType, bool selected, Event ev, IndexUpdate idx)
 }
 
 void LocalConnector::flush() {
-  if (committing_ || paused_) return;
+  if (committing_ || paused_ || stopped_) return;
   if (pending_.empty()) {
     notifyIdle();
     return;

@@ -57,9 +57,13 @@ class LocalConnector final : public Connector {
     bool was_degraded = false;
     bool watch_failed = false;
     TreeWalk walk;
-    // Full scans: directories listed to the end, unreadable, or vouched for by changes recorded
-    // meanwhile. Known files in any other directory are gone when the scan ends.
+    // Full scans: known files in directories not listed to the end are gone when the scan
+    // ends, except below an unreadable directory and those recorded meanwhile (vouched).
     std::unordered_set<std::string> visited;
+    std::vector<std::string> unreadable;
+    std::unordered_set<std::string> vouched;
+    bool ending = false;                // the walk is done; announcing what vanished, in steps
+    std::vector<std::string> vanished;  // directories whose known files are gone
     std::string listing;                    // the directory being listed
     std::unordered_set<std::string> names;  // its names seen (or recorded) so far
     std::int64_t now_ms = 0;
@@ -67,8 +71,10 @@ class LocalConnector final : public Connector {
   };
   void loadIndex();
   void scan(const std::string& subtree, const char* why);
+  void enqueue(const std::string& subtree, const char* why);
   void runScans();  // steps the front scan; yields to the loop between steps
   void finishScan(Scan& s);
+  bool vanishStep(Scan& s);  // announces up to a batch of vanished files; true: more to do
   void listed(Scan& s, const std::string& dir);  // known files the listing did not see are gone
   void addWatches(const std::string& dir);
   bool addWatch(const std::string& dir);
@@ -103,6 +109,9 @@ class LocalConnector final : public Connector {
   std::deque<Scan> scan_queue_;  // the front one runs; new-directory scans go before a full one
   boost::asio::steady_timer step_timer_;
   bool step_armed_ = false;
+  bool startup_pending_ = false;  // readiness waits for the first full scan to finish
+  bool rescan_pending_ = false;   // an overflow during a full scan: one more full scan after it
+  bool stopped_ = false;          // stop(): no scan step and no commit starts any more
   bool loaded_ = false, running_ = false, committing_ = false, paused_ = false, reading_ = false;
   bool degraded_ = false;
   int failures_ = 0;

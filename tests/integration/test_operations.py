@@ -199,6 +199,13 @@ class ReloadTest(SluiceTestCase):
         s.write_config("sources: [\n")
         s.proc.send_signal(signal.SIGHUP)
         wait_until(lambda: "going on with the running config" in s.log_text(), 30, "the reload refusal")
+        # Valid, but it could not start here (the source directory is missing): refused too.
+        missing, _ = self.config(port=port, source={"path": str(self.tmp / "no-such-dir")})
+        s.write_config(missing)
+        s.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: s.log_text().count("going on with the running config") == 2, 30,
+                   "the second reload refusal")
+        self.assertIn("no-such-dir is not a directory", s.log_text())
         two = write_file(self.path("two"), b"2")
         self.wait_delivered([two])
 

@@ -258,6 +258,31 @@ TEST_F(LocalFixture, ScansStopWhileCommitsWaitAndMissNothing) {
   ASSERT_TRUE(runUntil([&] { return health.ready(); }));
 }
 
+TEST_F(LocalFixture, AVanishedDirectoryIsAnnouncedInBoundedSteps) {
+  constexpr std::size_t kLimit = 1024, kBatch = LocalConnector::kBatchEntries;
+  constexpr std::size_t kFiles = kLimit + 2 * kBatch;
+  auto tune = [&](LocalSpec& s) { s.max_pending = kLimit; };
+  make(", events: [created, removed]", tune);
+  std::filesystem::create_directories(root() + "/big");
+  for (std::size_t i = 0; i < kFiles; ++i) write(root() + "/big/f" + std::to_string(i), "");
+  conn->start();
+  ASSERT_TRUE(runUntil([&] { return intake.events.size() == kFiles && health.ready(); }));
+  conn->stop();
+  std::filesystem::remove_all(root() + "/big");  // while sluice is down
+  conn = spec->create(ctx);
+  intake.hold = true;
+  conn->start();
+  auto& local = static_cast<LocalConnector&>(*conn);
+  ASSERT_TRUE(runUntil([&] { return local.held() >= kLimit; }));
+  io.poll();
+  EXPECT_LT(local.held(), kLimit + kBatch);  // not every removal at once
+  intake.hold = false;
+  auto held = std::move(intake.held);
+  for (auto& h : held) h();
+  ASSERT_TRUE(runUntil([&] { return paths(EventType::Removed).size() == kFiles; }));
+  EXPECT_TRUE(intake.index.empty());
+}
+
 TEST_F(LocalFixture, HostileNamesAreKeptByteExact) {
   make();
   conn->start();
