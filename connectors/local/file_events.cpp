@@ -39,14 +39,16 @@ Event EventBuilder::make(EventType type, const std::string& path,
   return ev;
 }
 
-bool openForWriting(const std::string& path) {
+bool openForWriting(const std::string& path, struct stat& settled) {
   int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return false;
   bool writing = false;
   if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0) {
+    fstat(fd, &settled);
     fcntl(fd, F_SETLEASE, F_UNLCK);
   } else {
     writing = errno == EAGAIN;
+    if (!writing) fstat(fd, &settled);  // no leases here: the freshest look there is
   }
   ::close(fd);
   return writing;

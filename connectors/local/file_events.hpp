@@ -38,7 +38,9 @@ struct EventBuilder {
 // IN_CLOSE_WRITE will announce it). Probed with a read lease, which the kernel refuses while a
 // writer has the file open; where leases are unavailable (not the owner and no CAP_LEASE, NFS)
 // the answer is false and the file is announced. Needs SIGIO ignored (see LocalSpec::create).
-bool openForWriting(const std::string& path);
+// When false, `settled` is the file's stat taken while the lease was held (no writer could
+// have it open then), so it is not a stale size from before a writer's last write.
+bool openForWriting(const std::string& path, struct stat& settled);
 
 // A depth-first walk of `root` (not following symlinks) that can pause: step() reports regular
 // files through `file(path, stat)` and directories through `dir(path)` (before listing them)

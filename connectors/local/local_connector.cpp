@@ -243,13 +243,14 @@ void LocalConnector::runScans() {
   TreeWalk::Visitor v{
       [&](const std::string& p, const struct stat& st) {
         sc.names.insert(p.substr(sc.listing.size() + 1));
-        if (openForWriting(p)) return;  // still being written: its close will announce it
-        FileVersion v = versionOf(st);
+        struct stat now = st;
+        if (openForWriting(p, now)) return;  // still being written: its close will announce it
+        FileVersion v = versionOf(now);
         if (const FileVersion* known = index_.find(p); known && *known == v) return;
         ++sc.changes;
         std::string fp = toFingerprint(v);
         record(EventType::Created, spec_.emit_created,
-               builder_.make(EventType::Created, p, st, fp, native, sc.now_ms), {p, fp});
+               builder_.make(EventType::Created, p, now, fp, native, sc.now_ms), {p, fp});
       },
       [&](const std::string& d) {
         if (!addWatch(d)) sc.watch_failed = true;

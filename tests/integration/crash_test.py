@@ -6,13 +6,16 @@ delivered at least once.
 
 A writer thread creates files at a steady pace (in place, renamed into place, some in new
 subdirectories). sluice is started and SIGKILLed CRASH_KILLS times (default 30) after a random
-0.05-0.7 s, sometimes while the receiver answers 503. Then the writer stops, sluice runs until
-the queue is drained, and every created file must have reached the receiver. The random seed
+0.05-0.7 s, sometimes while the receiver answers 503 and sometimes right after a SIGHUP reload
+(so the kill can land in the reload's drain, its re-exec or the restarted process's start-up).
+Then the writer stops, sluice runs until the queue is drained (with one more reload on the
+way), and every created file must have reached the receiver. The random seed
 is printed first; CRASH_SEED=N reproduces a run. Exit status 1 on any loss.
 """
 import os
 import random
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -81,7 +84,7 @@ def main():
 
     started = time.monotonic()
     writer.start()
-    kills = 0
+    kills = reloads = 0
     try:
         for k in range(KILLS):
             if rng.random() < 0.35:  # the receiver is failing for a while
@@ -94,6 +97,10 @@ def main():
                 except AssertionError as e:
                     problems.append(f"kill {k}: {str(e).splitlines()[0]}")
             pace.wait(rng.uniform(0.05, 0.7))
+            if rng.random() < 0.3 and sluice.alive():  # a reload; the kill lands somewhere in it
+                sluice.proc.send_signal(signal.SIGHUP)
+                reloads += 1
+                pace.wait(rng.uniform(0.0, 0.4))
             if not sluice.alive():
                 problems.append(f"kill {k}: sluice had exited by itself with "
                                 f"{sluice.proc.returncode}")
@@ -107,11 +114,16 @@ def main():
 
         def drained():
             got = receiver.delivered_paths()
-            m = sluice.metrics()
+            try:
+                m = sluice.metrics()
+            except OSError:  # between the reload's stop and the restarted process's listen
+                return False
             return (not (set(writer.created) - set(got)) and metric(m, "sluice_queue_pending") == 0
                     and metric(m, "sluice_queue_leased") == 0)
         try:
             sluice.wait_healthy(60)
+            sluice.proc.send_signal(signal.SIGHUP)  # a reload while the backlog drains
+            reloads += 1
             wait_until(drained, 90, "every file delivered and nothing pending")
         except AssertionError as e:
             problems.append(str(e).splitlines()[0])
@@ -143,7 +155,7 @@ def main():
     second_events = sum(len(v) - 1 for p, v in ids.items() if p in created)
     unknown = sorted(set(got) - created)
     elapsed = time.monotonic() - started
-    print(f"files: {len(created)}  kills: {kills}  deliveries: {deliveries}  "
+    print(f"files: {len(created)}  kills: {kills}  reloads: {reloads}  deliveries: {deliveries}  "
           f"duplicates: {duplicates} ({duplicates - second_events} redeliveries of the same "
           f"event, {second_events} extra events)  lost: {len(missing)}  time: {elapsed:.1f}s  "
           f"(time limits x{deadline(1):g})")
