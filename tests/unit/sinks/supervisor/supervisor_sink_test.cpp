@@ -29,6 +29,13 @@ std::string readFile(const fs::path& p) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
+// A pid file a job writes with `echo $! > f`: the file exists (empty) before the pid is in it,
+// so it is complete only once it ends with the newline.
+bool pidWritten(const fs::path& p) {
+  auto s = readFile(p);
+  return !s.empty() && s.back() == '\n';
+}
+
 void writeFile(const fs::path& p, const std::string& content, fs::perms perms) {
   std::ofstream(p, std::ios::binary) << content;
   fs::permissions(p, perms);
@@ -305,7 +312,7 @@ TEST_F(SupervisorSinkTest, AbortKillsRunningJobsAndReportsRetry) {
     sink->deliver(makeEvent(id), DeliveryInfo{"jobs", 1, 1, 0},
                   [&](DeliveryResult r) { results.push_back(r); });
   ASSERT_TRUE(waitUntil([&] {
-    return fs::exists(jobDir("a1-1") / "child.pid") && fs::exists(jobDir("a2-1") / "child.pid");
+    return pidWritten(jobDir("a1-1") / "child.pid") && pidWritten(jobDir("a2-1") / "child.pid");
   }));
   sink->abort();
   ASSERT_TRUE(waitUntil([&] { return results.size() == 2; }));
@@ -362,7 +369,7 @@ TEST_F(SupervisorSinkTest, DestroyingTheSinkKillsItsJobsWithoutCallingBack) {
   bool called = false;
   sink->deliver(makeEvent("d"), DeliveryInfo{"jobs", 1, 1, 0},
                 [&](DeliveryResult) { called = true; });
-  ASSERT_TRUE(waitUntil([&] { return fs::exists(jobDir("d-1") / "child.pid"); }));
+  ASSERT_TRUE(waitUntil([&] { return pidWritten(jobDir("d-1") / "child.pid"); }));
   sink.reset();
   pid_t child = std::stoi(readFile(jobDir("d-1") / "child.pid"));
   EXPECT_TRUE(waitUntil([&] { return processGone(child); }, 5s));
