@@ -241,10 +241,11 @@ TEST_F(SupervisorSinkTest, PermanentExitCodesDeadLetterOthersRetry) {
 
 TEST_F(SupervisorSinkTest, TimeoutKillsTheScriptAndItsChildren) {
   auto cmd = script("hang.sh", "sleep 1000 &\necho $! > child.pid\necho $$ > script.pid\nwait\n");
-  auto sink = makeSink("[\"" + cmd.string() + "\"]", "timeout: 300ms\nkill_grace: 5s\n");
+  // The timeout leaves the script ample time to write its pid files, also under ASan.
+  auto sink = makeSink("[\"" + cmd.string() + "\"]", "timeout: 1s\nkill_grace: 5s\n");
   auto r = deliver(*sink, makeEvent("slow"));
   ASSERT_TRUE(std::holds_alternative<Retry>(r)) << describe(r);
-  EXPECT_EQ(reasonOf(r), "timed out after 300ms");
+  EXPECT_EQ(reasonOf(r), "timed out after 1s");
   for (auto* f : {"child.pid", "script.pid"}) {
     pid_t pid = std::stoi(readFile(jobDir("slow-1") / f));
     EXPECT_TRUE(waitUntil([&] { return processGone(pid); }, 5s)) << f << " " << pid;
@@ -262,9 +263,9 @@ TEST_F(SupervisorSinkTest, ChildrenLeftBehindAreKilledWhenTheScriptExits) {
 TEST_F(SupervisorSinkTest, TimeoutEscalatesToSigkillForJobsIgnoringSigterm) {
   auto cmd = script("stubborn.sh",
                     "trap '' TERM\nsleep 1000 &\necho $! > child.pid\nwhile :; do wait; done\n");
-  auto sink = makeSink("[\"" + cmd.string() + "\"]", "timeout: 200ms\nkill_grace: 200ms\n");
+  auto sink = makeSink("[\"" + cmd.string() + "\"]", "timeout: 1s\nkill_grace: 200ms\n");
   auto r = deliver(*sink, makeEvent("stubborn"));
-  EXPECT_EQ(reasonOf(r), "timed out after 200ms");
+  EXPECT_EQ(reasonOf(r), "timed out after 1s");
   pid_t child = std::stoi(readFile(jobDir("stubborn-1") / "child.pid"));
   EXPECT_TRUE(waitUntil([&] { return processGone(child); }, 5s));
 }
