@@ -267,7 +267,8 @@ void LocalConnector::runScans() {
         sc.names.clear();
       },
       [&](const std::string& d) { listed(sc, d); }};
-  if (!sc.ending && !sc.walk.step(kBatchEntries, v)) {
+  // The walk waits while removals found by its listings are being announced.
+  if (sc.gone.empty() && !sc.ending && !sc.walk.step(kBatchEntries, v)) {
     sc.ending = true;
     if (sc.full) {
       auto keep = [&](const std::string& d) {  // at or below an unreadable directory
@@ -278,7 +279,7 @@ void LocalConnector::runScans() {
         if (!sc.visited.count(d) && !keep(d)) sc.vanished.push_back(std::move(d));
     }
   }
-  if (sc.ending && !vanishStep(sc)) {
+  if (!vanishStep(sc) && sc.ending) {
     Scan done = std::move(scan_queue_.front());
     scan_queue_.pop_front();
     finishScan(done);
@@ -321,6 +322,14 @@ void LocalConnector::finishScan(Scan& sc) {
 bool LocalConnector::vanishStep(Scan& sc) {
   const nlohmann::json native = {{"scan", sc.why}};
   std::size_t n = 0;
+  while (!sc.gone.empty() && n < kBatchEntries) {
+    auto [p, version] = std::move(sc.gone.front());
+    sc.gone.pop_front();
+    if (const FileVersion* known = index_.find(p); !known || !(*known == version)) continue;
+    fileGone(p, native);
+    ++n;
+    ++sc.changes;
+  }
   while (!sc.vanished.empty() && n < kBatchEntries) {
     const std::string& d = sc.vanished.back();
     const std::size_t limit = kBatchEntries - n;
@@ -337,18 +346,14 @@ bool LocalConnector::vanishStep(Scan& sc) {
     sc.changes += gone.size();
     if (exhausted) sc.vanished.pop_back();
   }
-  return !sc.vanished.empty();
+  return !sc.gone.empty() || !sc.vanished.empty();
 }
 
 void LocalConnector::listed(Scan& sc, const std::string& d) {
   if (sc.full) sc.visited.insert(d);
-  std::vector<std::string> gone;
   if (const auto* known = index_.dir(d))
-    for (const auto& [name, _] : *known)
-      if (!sc.names.count(name)) gone.push_back(d + "/" + name);
-  const nlohmann::json native = {{"scan", sc.why}};
-  for (const auto& p : gone) fileGone(p, native);
-  sc.changes += gone.size();
+    for (const auto& [name, version] : *known)
+      if (!sc.names.count(name)) sc.gone.emplace_back(d + "/" + name, version);
   sc.listing.clear();
   sc.names.clear();
 }

@@ -62,7 +62,11 @@ class LocalConnector final : public Connector {
     std::unordered_set<std::string> visited;
     std::vector<std::string> unreadable;
     std::unordered_set<std::string> vouched;
-    bool ending = false;                // the walk is done; announcing what vanished, in steps
+    // Removals are announced in steps, like the walk: files a listing did not show (with the
+    // version then known: one recorded since then is newer, not gone), and at the end the
+    // known files of directories the walk did not reach.
+    std::deque<std::pair<std::string, FileVersion>> gone;
+    bool ending = false;                // the walk is done
     std::vector<std::string> vanished;  // directories whose known files are gone
     std::string listing;                    // the directory being listed
     std::unordered_set<std::string> names;  // its names seen (or recorded) so far
@@ -74,7 +78,7 @@ class LocalConnector final : public Connector {
   void enqueue(const std::string& subtree, const char* why);
   void runScans();  // steps the front scan; yields to the loop between steps
   void finishScan(Scan& s);
-  bool vanishStep(Scan& s);  // announces up to a batch of vanished files; true: more to do
+  bool vanishStep(Scan& s);  // announces up to a batch of removals; true: more to do
   void listed(Scan& s, const std::string& dir);  // known files the listing did not see are gone
   void addWatches(const std::string& dir);
   bool addWatch(const std::string& dir);

@@ -258,17 +258,24 @@ TEST_F(LocalFixture, ScansStopWhileCommitsWaitAndMissNothing) {
   ASSERT_TRUE(runUntil([&] { return health.ready(); }));
 }
 
-TEST_F(LocalFixture, AVanishedDirectoryIsAnnouncedInBoundedSteps) {
-  constexpr std::size_t kLimit = 1024, kBatch = LocalConnector::kBatchEntries;
-  constexpr std::size_t kFiles = kLimit + 2 * kBatch;
-  auto tune = [&](LocalSpec& s) { s.max_pending = kLimit; };
-  make(", events: [created, removed]", tune);
-  std::filesystem::create_directories(root() + "/big");
-  for (std::size_t i = 0; i < kFiles; ++i) write(root() + "/big/f" + std::to_string(i), "");
+TEST_F(LocalFixture, RemovalsFoundByAScanAreAnnouncedInBoundedSteps) {
+  constexpr std::size_t kLimit = 256, kBatch = LocalConnector::kBatchEntries;
+  constexpr std::size_t kFiles = 2 * kBatch;
+  make(", events: [created, removed]", [&](LocalSpec& s) { s.max_pending = kLimit; });
+  // While sluice is down, one directory loses its files (found by its listing) and another
+  // disappears whole (found when the walk ends).
+  // More removals in one directory than the bound, so a directory is not announced at once.
+  constexpr std::size_t kEmptied = kLimit + kBatch + 256;
+  for (auto [d, n] : {std::pair{"/emptied", kEmptied}, std::pair{"/vanished", kFiles - kEmptied}}) {
+    std::filesystem::create_directories(root() + d);
+    for (std::size_t i = 0; i < n; ++i) write(root() + d + "/f" + std::to_string(i), "");
+  }
   conn->start();
   ASSERT_TRUE(runUntil([&] { return intake.events.size() == kFiles && health.ready(); }));
   conn->stop();
-  std::filesystem::remove_all(root() + "/big");  // while sluice is down
+  for (std::size_t i = 0; i < kEmptied; ++i)
+    std::filesystem::remove(root() + "/emptied/f" + std::to_string(i));
+  std::filesystem::remove_all(root() + "/vanished");
   conn = spec->create(ctx);
   intake.hold = true;
   conn->start();
