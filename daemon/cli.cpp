@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <cstdio>
@@ -37,7 +38,7 @@ std::string ageText(std::int64_t ms) {
 }
 
 struct QueueArgs {
-  std::string sink, id, state = "dead";
+  std::string sink, id, state = "dead", from, to, reason;
   std::size_t limit = 100;
   bool all = false, json = false;
   Selector selector() const {
@@ -78,14 +79,21 @@ int queueCommand(const std::string& cmd, const Config& cfg, const QueueArgs& a) 
       std::cout << j.dump(2) << "\n";
       return 0;
     }
+    // PENDING counts every undelivered, not dead delivery: those waiting plus those LEASED
+    // (in flight). OLDEST: age of the oldest of them.
     std::printf("%-20s %10s %8s %8s %12s\n", "SINK", "PENDING", "LEASED", "DEAD", "OLDEST");
-    for (auto& ss : s.sinks)
-      std::printf("%-20s %10lld %8lld %8lld %12s\n", ss.sink.c_str(),
+    for (auto& ss : s.sinks) {
+      bool configured = std::find(names.begin(), names.end(), ss.sink) != names.end();
+      std::printf("%-20s %10lld %8lld %8lld %12s%s\n", escapeControl(ss.sink).c_str(),
                   static_cast<long long>(ss.pending), static_cast<long long>(ss.leased),
                   static_cast<long long>(ss.dead),
-                  ss.oldest_pending_ms ? ageText(clock.nowMs() - *ss.oldest_pending_ms).c_str() : "-");
-    std::printf("events stored: %lld, ids remembered for dedup: %lld\n",
-                static_cast<long long>(s.events), static_cast<long long>(s.dedup_entries));
+                  ss.oldest_pending_ms ? ageText(clock.nowMs() - *ss.oldest_pending_ms).c_str() : "-",
+                  configured ? "" : "  (not in the config: see `sluice queue move`)");
+    }
+    std::printf("PENDING includes LEASED (in flight). Events stored: %lld (%lld bytes), ids "
+                "remembered for dedup: %lld\n",
+                static_cast<long long>(s.events), static_cast<long long>(s.event_bytes),
+                static_cast<long long>(s.dedup_entries));
     return 0;
   }
   if (cmd == "list" || cmd == "dead") {
@@ -101,11 +109,44 @@ int queueCommand(const std::string& cmd, const Config& cfg, const QueueArgs& a) 
       std::cout << arr.dump(2) << "\n";
       return 0;
     }
+    if (rows.empty()) {
+      std::printf("(none)\n");
+      return 0;
+    }
+    // Names come from storage: escaped, so a hostile one cannot drive the terminal.
+    std::printf("%-8s %-12s %-8s %-8s %-32s %s\n", "SEQ", "SINK", "STATE", "ATTEMPTS", "EVENT ID",
+                "SUBJECT  -- LAST ERROR");
     for (auto& r : rows)
-      std::printf("%-8lld %-12s %-8s attempts=%-3d %s %s%s%s\n", static_cast<long long>(r.seq),
-                  r.sink.c_str(), r.state.c_str(), r.attempts, r.event_id.c_str(),
-                  r.subject.c_str(), r.last_error.empty() ? "" : "  -- ", r.last_error.c_str());
-    if (rows.empty()) std::printf("(none)\n");
+      std::printf("%-8lld %-12s %-8s %-8d %-32s %s%s%s\n", static_cast<long long>(r.seq),
+                  escapeControl(r.sink).c_str(), r.state.c_str(), r.attempts,
+                  escapeControl(r.event_id).c_str(), escapeControl(r.subject).c_str(),
+                  r.last_error.empty() ? "" : "  -- ", escapeControl(r.last_error).c_str());
+    return 0;
+  }
+  if (cmd == "move") {
+    bool known = std::any_of(cfg.sinks.begin(), cfg.sinks.end(),
+                             [&](auto& spec) { return spec->name == a.to; });
+    if (!known) {
+      std::fprintf(stderr, "queue move: --to %s is not a sink of this config\n", a.to.c_str());
+      return kInvalid;
+    }
+    auto r = q->move(a.from, a.to);
+    if (r.moved == 0 && r.merged == 0) {
+      std::fprintf(stderr, "queue move: sink %s has no deliveries\n", escapeControl(a.from).c_str());
+      return 1;
+    }
+    std::printf("moved %zu deliveries from %s to %s (%zu dropped: the event already had a "
+                "delivery to %s)\n", r.moved, a.from.c_str(), a.to.c_str(), r.merged, a.to.c_str());
+    return 0;
+  }
+  if (cmd == "dead-letter") {
+    auto n = q->deadLetter(a.sink, a.reason);
+    if (n == 0) {
+      std::fprintf(stderr, "queue dead-letter: sink %s has no pending deliveries\n",
+                   escapeControl(a.sink).c_str());
+      return 1;
+    }
+    std::printf("moved %zu deliveries of %s to the dead-letter queue\n", n, a.sink.c_str());
     return 0;
   }
   if (a.id.empty() && a.sink.empty() && !a.all) {
@@ -116,6 +157,13 @@ int queueCommand(const std::string& cmd, const Config& cfg, const QueueArgs& a) 
   QueueArgs b = a;
   b.limit = static_cast<std::size_t>(-1) >> 1;
   std::size_t n = cmd == "replay" ? q->replay(b.selector()) : q->purge(b.selector());
+  if (n == 0) {  // a typo in --id must not look like success
+    std::fprintf(stderr, "queue %s: no %s delivery matched%s%s%s%s\n", cmd.c_str(),
+                 b.state == "any" ? "" : b.state.c_str(), a.sink.empty() ? "" : " --sink ",
+                 escapeControl(a.sink).c_str(), a.id.empty() ? "" : " --id ",
+                 escapeControl(a.id).c_str());
+    return 1;
+  }
   std::printf("%s %zu deliver%s\n", cmd == "replay" ? "replayed" : "purged", n, n == 1 ? "y" : "ies");
   return 0;
 }
@@ -164,6 +212,20 @@ int cliMain(int argc, char** argv) {
     else
       s->add_option("--limit", qa.limit, "at most this many rows")->capture_default_str();
   }
+  // Ways out for the deliveries of a sink that was renamed or removed from the config.
+  auto* move = queue->add_subcommand(
+      "move", "give every delivery of a renamed or removed sink to a configured sink");
+  addConfig(move);
+  move->callback([&qcmd] { qcmd = "move"; });
+  move->add_option("--from", qa.from, "the old sink name")->required();
+  move->add_option("--to", qa.to, "a sink of the config")->required();
+  auto* dead_letter = queue->add_subcommand(
+      "dead-letter", "move every pending delivery of a sink to the dead-letter queue");
+  addConfig(dead_letter);
+  dead_letter->callback([&qcmd] { qcmd = "dead-letter"; });
+  dead_letter->add_option("--sink", qa.sink, "the sink")->required();
+  qa.reason = "dead-lettered by the operator (sluice queue dead-letter)";
+  dead_letter->add_option("--reason", qa.reason, "kept with each delivery")->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -19,6 +19,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "daemon/clock.hpp"
+#include "daemon/config_reader.hpp"
 #include "daemon/event.hpp"
 
 namespace spdlog {
@@ -46,9 +47,11 @@ struct Batch {
 struct CommitResult {
   bool ok = false;
   std::string error;             // why the commit failed (queue unwritable, disk full, ...)
+  bool full = false;             // failed for queue.max_size: a smaller batch may still fit
   std::size_t committed = 0;     // new events stored
   std::size_t deduplicated = 0;  // ids already seen within the dedup horizon
   std::size_t unrouted = 0;      // new events no route wanted (counted, not stored)
+  std::size_t unencodable = 0;   // stored straight into the dead-letter queue (see the reason)
 };
 
 struct SourceState {
@@ -77,6 +80,9 @@ struct ConnectorContext {
   Health& health;
   const Clock& clock;
   std::shared_ptr<spdlog::logger> log;
+  // The queue forgets an event id this long after it was seen (config `dedup_horizon`), so
+  // per-change state a connector keeps only to make ids distinct may be pruned after it.
+  Duration dedup_horizon{7LL * 86'400'000};
 };
 
 class Connector {

@@ -16,6 +16,13 @@ Duration backoffDelay(const BackoffPolicy& p, int attempt, std::mt19937_64& rng)
   return Duration(dist(rng));
 }
 
+Duration retryDelay(const BackoffPolicy& p, int attempt, std::optional<Duration> retry_after,
+                    std::mt19937_64& rng) {
+  Duration delay = backoffDelay(p, attempt, rng);
+  if (retry_after && *retry_after > delay) delay = std::min(*retry_after, p.max);
+  return delay;
+}
+
 DeliveryResult classifyHttpStatus(long status, std::optional<Duration> retry_after,
                                   const DeliveryPolicy& policy) {
   std::string reason = "HTTP " + std::to_string(status);
@@ -49,6 +56,7 @@ DeliveryPolicy parseDeliveryPolicy(MapReader& m, const DeliveryPolicy& base) {
   p.max_attempts = static_cast<int>(m.integer("max_attempts", base.max_attempts, 1, 1'000'000));
   p.max_age = m.duration("max_age", base.max_age);
   p.timeout = m.duration("timeout", base.timeout);
+  p.shutdown_grace = m.duration("shutdown_grace", base.shutdown_grace);
   p.concurrency = static_cast<int>(m.integer("concurrency", base.concurrency, 1, 4096));
   if (m.has("backoff")) {
     auto b = m.map("backoff");

@@ -36,6 +36,9 @@ struct DeliveryPolicy {
   Duration max_age{7LL * 86'400'000};
   BackoffPolicy backoff;
   Duration timeout{30'000};
+  // At shutdown and reload, in-flight deliveries get this long to finish; then they are cut
+  // short and released (due now, the attempt not counted).
+  Duration shutdown_grace{30'000};
   int concurrency = 8;
   std::set<int> retry_statuses;      // extra 4xx codes to retry (e.g. 409)
   std::set<int> permanent_statuses;  // extra codes never retried
@@ -53,8 +56,14 @@ DeliveryResult classifyHttpStatus(long status, std::optional<Duration> retry_aft
 // Retry-After as delta-seconds or an HTTP-date; nullopt when absent or unparsable.
 std::optional<Duration> parseRetryAfter(std::string_view value, std::int64_t now_ms);
 
-// Parses `max_attempts`, `max_age`, `backoff`, `timeout`, `concurrency`, `retry_on`,
-// `permanent_on` from `m` on top of `base` (the global `delivery:` block or its defaults).
+// When to try again after failed attempt `attempt`: the backoff delay, or the receiver's
+// Retry-After when that is later, but never beyond `backoff.max` (a receiver cannot park a
+// delivery for a year).
+Duration retryDelay(const BackoffPolicy& p, int attempt, std::optional<Duration> retry_after,
+                    std::mt19937_64& rng);
+
+// Parses `max_attempts`, `max_age`, `backoff`, `timeout`, `shutdown_grace`, `concurrency`,
+// `retry_on`, `permanent_on` from `m` on top of `base` (the global `delivery:` block or its defaults).
 DeliveryPolicy parseDeliveryPolicy(MapReader& m, const DeliveryPolicy& base);
 
 std::string describe(const DeliveryResult& r);

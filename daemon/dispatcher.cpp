@@ -1,5 +1,7 @@
 #include "daemon/dispatcher.hpp"
 
+#include <limits>
+
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
@@ -7,17 +9,23 @@ namespace sluice {
 
 struct Dispatcher::Worker {
   Worker(boost::asio::io_context& io, std::string n, Sink& s, DeliveryPolicy p)
-      : name(std::move(n)), sink(s), policy(std::move(p)), timer(io) {}
+      : name(std::move(n)), sink(s), policy(std::move(p)), timer(io), grace(io) {}
   std::string name;
   Sink& sink;
   DeliveryPolicy policy;
   boost::asio::steady_timer timer;
+  boost::asio::steady_timer grace;  // stop(): how long in-flight deliveries may still run
   int inflight = 0;
   bool leasing = false;
   bool exhausted = false;  // the last lease found nothing more that is due now
+  bool aborted = false;    // stop() cut its in-flight deliveries short
   Counter* done = nullptr;
   Counter* retried = nullptr;
   Counter* dead = nullptr;
+  Counter* released = nullptr;
+  std::int64_t last_retry_log_ms = std::numeric_limits<std::int64_t>::min();
+  std::uint64_t retries_not_logged = 0;
+  std::uint64_t summary_done = 0, summary_retried = 0, summary_dead = 0;  // at the last summary
   Histogram* latency = nullptr;
   Histogram* attempt_time = nullptr;
 };
@@ -30,7 +38,8 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, Queue& queue, Metrics& metri
       health_(health),
       clock_(clock),
       log_(std::move(log)),
-      rng_(std::random_device{}()) {}
+      rng_(std::random_device{}()),
+      summary_timer_(io) {}
 
 Dispatcher::~Dispatcher() = default;
 
@@ -40,6 +49,8 @@ void Dispatcher::add(const std::string& name, Sink& sink, const DeliveryPolicy& 
   w->done = &metrics_.counter("sluice_deliveries_done_total", "deliveries accepted by the sink", l);
   w->retried = &metrics_.counter("sluice_deliveries_retried_total", "failed attempts to be retried", l);
   w->dead = &metrics_.counter("sluice_deliveries_dead_total", "deliveries moved to the dead-letter queue", l);
+  w->released = &metrics_.counter("sluice_deliveries_released_total",
+                                   "deliveries cut short at shutdown or reload (attempt not counted)", l);
   w->latency = &metrics_.histogram("sluice_delivery_latency_seconds",
                                    "from durable commit to accepted delivery", l, latencyBuckets());
   w->attempt_time = &metrics_.histogram("sluice_delivery_attempt_seconds",
@@ -71,7 +82,8 @@ void Dispatcher::pump(Worker& w) {
                  boost::asio::post(io_, [this, &w, want, ok, leases = std::move(leases), next]() mutable {
                    w.leasing = false;
                    if (!ok) {
-                     health_.set("queue", HealthState::Failed, "the queue cannot lease deliveries");
+                     health_.set("queue", HealthState::Failed,
+                                 "the queue cannot lease deliveries: " + queue_.lastError());
                      schedule(w, clock_.nowMs() + 1000);
                      checkStopped();
                      return;
@@ -79,7 +91,7 @@ void Dispatcher::pump(Worker& w) {
                    w.exhausted = leases.size() < want;
                    for (auto& l : leases) {
                      if (stopping_) {  // leased while stopping: release untouched
-                       settle(w, {l.seq, w.name, Outcome::Retry, clock_.nowMs(), "released at shutdown"});
+                       settle(w, {l.seq, w.name, Outcome::Release, clock_.nowMs(), ""});
                        continue;
                      }
                      startDelivery(w, std::move(l));
@@ -127,7 +139,14 @@ void Dispatcher::finish(Worker& w, const Lease& l, DeliveryResult r,
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   if (std::holds_alternative<Done>(r)) {
     w.latency->observe(static_cast<double>(std::max<std::int64_t>(0, now - l.first_seen_ms)) / 1000.0);
+    log_->debug("sink {}: event {} ({}) delivered on attempt {}", w.name, l.event.id,
+                l.event.subject(), l.attempt);
     settle(w, {l.seq, w.name, Outcome::Done, 0, ""}, w.done);
+    return;
+  }
+  if (w.aborted) {  // cut short by stop(): not the receiver's failure, not an attempt
+    log_->debug("sink {}: event {} released at shutdown ({})", w.name, l.event.id, describe(r));
+    settle(w, {l.seq, w.name, Outcome::Release, now, ""}, w.released);
     return;
   }
   if (auto* retry = std::get_if<Retry>(&r)) {
@@ -137,11 +156,11 @@ void Dispatcher::finish(Worker& w, const Lease& l, DeliveryResult r,
     else if (now - l.first_seen_ms >= w.policy.max_age.count())
       why = "older than max_age; last: " + retry->reason;
     if (why.empty()) {
-      auto delay = backoffDelay(w.policy.backoff, l.attempt, rng_);
-      if (retry->after && *retry->after > delay) delay = *retry->after;
-      log_->debug("sink {}: event {} attempt {} failed ({}); retry in {} ms", w.name, l.event.id,
-                  l.attempt, retry->reason, delay.count());
-      settle(w, {l.seq, w.name, Outcome::Retry, now + delay.count(), retry->reason}, w.retried);
+      auto delay = retryDelay(w.policy.backoff, l.attempt, retry->after, rng_);
+      // Never parked past max_age: the attempt at that moment is the last one.
+      std::int64_t due = std::min(now + delay.count(), l.first_seen_ms + w.policy.max_age.count());
+      logRetry(w, l, *retry, Duration(due - now));
+      settle(w, {l.seq, w.name, Outcome::Retry, due, retry->reason}, w.retried);
       return;
     }
     r = Dead{why};
@@ -149,6 +168,25 @@ void Dispatcher::finish(Worker& w, const Lease& l, DeliveryResult r,
   const auto& reason = std::get<Dead>(r).reason;
   log_->warn("sink {}: event {} ({}) dead-lettered: {}", w.name, l.event.id, l.event.subject(), reason);
   settle(w, {l.seq, w.name, Outcome::Dead, 0, reason}, w.dead);
+}
+
+void Dispatcher::logRetry(Worker& w, const Lease& l, const Retry& r, Duration delay) {
+  // One line per sink per 10 s: an outage of a busy receiver must not flood the log.
+  constexpr std::int64_t kEveryMs = 10'000;
+  const std::int64_t now = clock_.nowMs();
+  if (now - w.last_retry_log_ms < kEveryMs) {
+    ++w.retries_not_logged;
+    log_->debug("sink {}: event {} attempt {} failed ({}); retry in {} ms", w.name, l.event.id,
+                l.attempt, r.reason, delay.count());
+    return;
+  }
+  std::string others = w.retries_not_logged
+                           ? " (and " + std::to_string(w.retries_not_logged) + " more failed attempts since the last such line)"
+                           : "";
+  log_->warn("sink {}: event {} ({}) attempt {} failed: {}; retry in {} ms{}", w.name, l.event.id,
+             l.event.subject(), l.attempt, r.reason, delay.count(), others);
+  w.last_retry_log_ms = now;
+  w.retries_not_logged = 0;
 }
 
 void Dispatcher::settle(Worker& w, Settlement s, Counter* counted) {
@@ -161,7 +199,8 @@ void Dispatcher::settle(Worker& w, Settlement s, Counter* counted) {
       if (!ok) {
         // The lease expires and the delivery is handed out again: at least once, never lost.
         log_->error("sink {}: could not record a delivery outcome; it will be retried", w.name);
-        health_.set("queue", HealthState::Failed, "the queue cannot record delivery outcomes");
+        health_.set("queue", HealthState::Failed,
+                    "the queue cannot record delivery outcomes: " + queue_.lastError());
       }
       checkDrained();
       checkStopped();
@@ -183,28 +222,65 @@ void Dispatcher::checkDrained() {
   for (auto& f : waiters) f();
 }
 
-void Dispatcher::stop(std::chrono::milliseconds deadline, std::function<void()> done) {
+void Dispatcher::stop(std::function<void()> done) {
   stopping_ = true;
   on_stopped_ = std::move(done);
-  for (auto& [_, w] : workers_) w->timer.cancel();
-  deadline_ = std::make_unique<boost::asio::steady_timer>(io_, deadline);
-  deadline_->async_wait([this](boost::system::error_code ec) {
-    if (ec) return;
-    for (auto& [name, w] : workers_)
-      if (w->inflight > 0) {
-        log_->warn("sink {}: {} deliveries still running at the shutdown deadline; aborting and "
-                   "releasing them", name, w->inflight);
-        w->sink.abort();
-      }
-  });
+  summary_timer_.cancel();
+  for (auto& [name, wp] : workers_) {
+    Worker& w = *wp;
+    w.timer.cancel();
+    if (w.inflight == 0) continue;
+    log_->info("sink {}: waiting up to {} ms (shutdown_grace) for {} deliveries in flight", name,
+               w.policy.shutdown_grace.count(), w.inflight);
+    w.grace.expires_after(w.policy.shutdown_grace);
+    w.grace.async_wait([this, &w](boost::system::error_code ec) {
+      if (ec || w.inflight == 0) return;
+      log_->warn("sink {}: {} deliveries still running after shutdown_grace; cutting them short "
+                 "and releasing them (the attempt is not counted)", w.name, w.inflight);
+      w.aborted = true;
+      w.sink.abort();
+    });
+  }
   checkStopped();
+}
+
+void Dispatcher::logSummaryEvery(std::chrono::milliseconds interval) {
+  summary_every_ = interval;
+  if (stopping_ || interval.count() <= 0) return;
+  summary_timer_.expires_after(interval);
+  summary_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec || stopping_) return;
+    summary();
+    logSummaryEvery(summary_every_);
+  });
+}
+
+void Dispatcher::summary() {
+  std::map<std::string, std::int64_t> pending;
+  for (auto& ss : queue_.stats().sinks) pending[ss.sink] = ss.pending;
+  std::string line;
+  bool anything = false;
+  for (auto& [name, w] : workers_) {
+    const std::uint64_t done = w->done->value(), retried = w->retried->value(), dead = w->dead->value();
+    const std::uint64_t d = done - w->summary_done, r = retried - w->summary_retried,
+                        x = dead - w->summary_dead;
+    w->summary_done = done;
+    w->summary_retried = retried;
+    w->summary_dead = dead;
+    anything = anything || d || r || x || pending[name];
+    line += (line.empty() ? "" : "; ") + name + ": " + std::to_string(d) + " delivered, " +
+            std::to_string(r) + " retried, " + std::to_string(x) + " dead, " +
+            std::to_string(pending[name]) + " pending";
+  }
+  if (anything)
+    log_->info("deliveries in the last {}s: {}", summary_every_.count() / 1000, line);
 }
 
 void Dispatcher::checkStopped() {
   if (!stopping_ || !on_stopped_ || settling_ > 0) return;
   for (auto& [_, w] : workers_)
     if (w->inflight > 0 || w->leasing) return;
-  if (deadline_) deadline_->cancel();
+  for (auto& [_, w] : workers_) w->grace.cancel();
   auto f = std::move(on_stopped_);
   on_stopped_ = nullptr;
   f();

@@ -7,8 +7,12 @@
 //  - Every outcome is settled in the queue: Retry becomes dead once max_attempts or max_age is
 //    reached (with the reason); otherwise it is due again after backoff (full jitter) or the
 //    receiver's Retry-After, whichever is later.
-//  - stop(): no new leases; in-flight deliveries may finish until the deadline, then sinks
-//    abort them and they are released (Retry, due now). `done` runs after every settlement.
+//  - stop(): no new leases; each sink's in-flight deliveries may finish within its
+//    policy.shutdown_grace, then the sink aborts them and they are released: due now, and the
+//    attempt their lease counted is taken back (sluice cut them short, the receiver did not
+//    fail). `done` runs after every settlement.
+//  - Retries and dead letters of every sink are logged (retries at most one line per sink per
+//    10 s, with a count of the others); logSummaryEvery() adds a periodic one-line summary.
 //  - All methods run on the io_context thread.
 #include <chrono>
 #include <functional>
@@ -44,7 +48,10 @@ class Dispatcher {
   // New deliveries were committed for `sink`: look now instead of at the next due time.
   void wake(const std::string& sink);
   // Graceful stop (see invariants).
-  void stop(std::chrono::milliseconds deadline, std::function<void()> done);
+  void stop(std::function<void()> done);
+  // Logs, every `interval` while something happened or waits, one line: per sink delivered,
+  // retried, dead in the interval and pending now. Stops with stop().
+  void logSummaryEvery(std::chrono::milliseconds interval);
   // `sluice once`: calls `done` when no sink has a due delivery left and nothing is in flight.
   void whenDrained(std::function<void()> done);
 
@@ -58,6 +65,8 @@ class Dispatcher {
   void schedule(Worker& w, std::optional<std::int64_t> next_due_ms);
   void checkDrained();
   void checkStopped();
+  void logRetry(Worker& w, const Lease& l, const Retry& r, Duration delay);
+  void summary();
 
   boost::asio::io_context& io_;
   Queue& queue_;
@@ -69,7 +78,8 @@ class Dispatcher {
   std::map<std::string, std::unique_ptr<Worker>> workers_;
   bool started_ = false, stopping_ = false;
   std::size_t settling_ = 0;
-  std::unique_ptr<boost::asio::steady_timer> deadline_;
+  boost::asio::steady_timer summary_timer_;
+  std::chrono::milliseconds summary_every_{0};
   std::function<void()> on_stopped_;
   std::vector<std::function<void()>> drained_waiters_;
 };

@@ -41,6 +41,13 @@ void QueueIntake::commit(Batch batch, std::function<void(CommitResult)> done) {
         metrics_.counter("sluice_events_deduplicated_total",
                          "events already seen within the dedup horizon", l).inc(r.deduplicated);
         metrics_.counter("sluice_events_unrouted_total", "new events no route wanted", l).inc(r.unrouted);
+        if (r.unencodable > 0) {
+          metrics_.counter("sluice_events_unencodable_total",
+                           "events stored straight into the dead-letter queue: not encodable", l)
+              .inc(r.unencodable);
+          log_->warn("source {}: {} events could not be encoded exactly and went to the "
+                     "dead-letter queue (see `sluice queue dead`)", source, r.unencodable);
+        }
         if (health_.state("queue") != HealthState::Ok) {
           health_.set("queue", HealthState::Ok);
           log_->info("queue: commits succeed again");

@@ -41,13 +41,15 @@ struct Lease {
   std::int64_t first_seen_ms = 0;
 };
 
-enum class Outcome { Done, Retry, Dead };
+// Release: the attempt was cut short by sluice itself (shutdown, reload) and does not count:
+// the delivery is pending again, due at due_ms, with the attempt the lease counted taken back.
+enum class Outcome { Done, Retry, Dead, Release };
 
 struct Settlement {
   std::int64_t seq = 0;
   std::string sink;
   Outcome outcome = Outcome::Done;
-  std::int64_t due_ms = 0;  // Retry: when to try again
+  std::int64_t due_ms = 0;  // Retry / Release: when to try again
   std::string reason;       // Retry / Dead: why (kept for operators)
 };
 
@@ -62,6 +64,7 @@ struct SinkStats {
 struct QueueStats {
   std::int64_t events = 0;        // stored events (not yet finished)
   std::int64_t dedup_entries = 0;
+  std::int64_t event_bytes = 0;  // stored event bodies: what QueueOptions::max_bytes caps
   std::vector<SinkStats> sinks;
 };
 
@@ -77,6 +80,11 @@ struct DeliveryRow {
   std::string last_error;
 };
 
+struct MoveResult {
+  std::size_t moved = 0;
+  std::size_t merged = 0;  // dropped: the event already had a delivery to the target
+};
+
 struct Selector {  // for list / replay / purge
   std::optional<std::string> sink;
   std::optional<std::string> event_id;
@@ -88,8 +96,12 @@ struct QueueOptions {
   std::string path;                 // the database file
   Duration dedup_horizon{7LL * 86'400'000};
   bool release_leases_on_open = true;  // the owning daemon: yes; `sluice queue` CLI: no
-  std::uint64_t max_bytes = 0;         // cap on the database size (0: the disk is the limit);
-                                       // a full queue fails commits: sources pause, nothing drops
+  // Cap on the stored events (their bodies), pending or dead: exactly what finished
+  // deliveries (and purged dead letters) free again. Dedup ids and the sources' indexes are
+  // not counted. A batch that would pass the cap fails (CommitResult::full): sources pause,
+  // nothing drops. An empty queue takes any batch, so one bigger than the cap cannot stall
+  // intake for good. 0: the disk is the limit.
+  std::uint64_t max_bytes = 0;
 };
 
 class Queue {
@@ -108,6 +120,9 @@ class Queue {
   // Blocking reads.
   virtual SourceState loadState(const std::string& source, const IndexVisitor& index) = 0;
   virtual QueueStats stats() = 0;
+  // Why the last failed operation failed (disk full, with the free space and the remedy;
+  // queue.max_size reached); "" once an operation succeeded since.
+  virtual std::string lastError() const = 0;
 };
 
 // Operator access (`sluice queue list|dead|replay|purge`). Blocking.
@@ -120,6 +135,12 @@ class QueueAdmin {
   virtual std::size_t replay(const Selector& sel) = 0;
   // Deletes selected deliveries (and events left without deliveries). Returns how many.
   virtual std::size_t purge(const Selector& sel) = 0;
+  // Gives every delivery of sink `from` (a sink renamed or removed from the config) to sink
+  // `to`, keeping state, attempts and due times. Where an event already has a delivery to
+  // `to`, the one of `from` is dropped (merged) instead.
+  virtual MoveResult move(const std::string& from, const std::string& to) = 0;
+  // Moves every pending or leased delivery of `sink` to the dead-letter queue with `reason`.
+  virtual std::size_t deadLetter(const std::string& sink, const std::string& reason) = 0;
 };
 
 class SqliteQueue;

@@ -1,7 +1,11 @@
 #include "daemon/queue_sqlite.hpp"
 
+#include <sys/statvfs.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <future>
+#include <map>
 
 #include "daemon/clock.hpp"
 #include "daemon/sqlite_db.hpp"
@@ -25,16 +29,13 @@ CREATE TABLE IF NOT EXISTS deliveries(
   PRIMARY KEY(sink, seq)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(sink, due) WHERE state < 2;
 CREATE TABLE IF NOT EXISTS dedup(id TEXT PRIMARY KEY, seen INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS dedup_seen ON dedup(seen);
 CREATE TABLE IF NOT EXISTS cursors(source INTEGER PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS source_index(
   source INTEGER NOT NULL, key BLOB NOT NULL, fp TEXT NOT NULL,
   PRIMARY KEY(source, key)) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '1');
 )sql";
-
-const char* stateName(std::int64_t s) {
-  return s == kPending ? "pending" : s == kLeased ? "leased" : "dead";
-}
 
 }  // namespace
 
@@ -52,12 +53,6 @@ SqliteQueue::SqliteQueue(const QueueOptions& opts, const Clock& clock)
     // Checkpoints truncate the WAL back to this size, so it does not keep its peak size.
     db_->exec("PRAGMA journal_size_limit=4194304");
     migrate();
-    if (opts.max_bytes > 0) {
-      auto ps = db_->prepare("PRAGMA page_size");
-      std::int64_t page = ps.step() ? ps.i64(0) : 4096;
-      db_->exec("PRAGMA max_page_count=" +
-                std::to_string(std::max<std::int64_t>(16, static_cast<std::int64_t>(opts.max_bytes) / page)));
-    }
     if (opts.release_leases_on_open) {
       // Only the owning daemon opens with this: leases of a dead process become due now.
       db_->prepare("UPDATE deliveries SET state=?1, due=?2 WHERE state=?3")
@@ -142,8 +137,11 @@ QueueTally SqliteQueue::countAll() {
       "SELECT n.name, d.state, CASE WHEN d.state=2 THEN 0 ELSE d.since / 1000 END AS s, "
       "count(*) FROM deliveries d JOIN names n ON n.id = d.sink GROUP BY d.sink, d.state, s");
   while (st.step()) t.add(st.text(0), static_cast<int>(st.i64(1)), st.i64(2) * 1000, st.i64(3));
-  auto e = db_->prepare("SELECT count(*) FROM events");
-  if (e.step()) t.addEvents(e.i64(0));
+  auto e = db_->prepare("SELECT count(*), coalesce(sum(length(body)), 0) FROM events");
+  if (e.step()) {
+    t.addEvents(e.i64(0));
+    t.addEventBytes(e.i64(1));
+  }
   auto d = db_->prepare("SELECT count(*) FROM dedup");
   if (d.step()) t.addDedup(d.i64(0));
   return t;
@@ -152,6 +150,11 @@ QueueTally SqliteQueue::countAll() {
 bool SqliteQueue::runTransaction(std::deque<Op>& ops, std::string& error) {
   delta_ = {};
   try {
+    const bool full = std::any_of(ops.begin(), ops.end(), [](const Op& op) { return op.durable; });
+    if (full != synchronous_full_) {  // outside a transaction, where SQLite applies it
+      db_->exec(full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+      synchronous_full_ = full;
+    }
     db_->exec("BEGIN IMMEDIATE");
   } catch (const std::exception& e) {
     error = e.what();
@@ -174,6 +177,8 @@ bool SqliteQueue::runTransaction(std::deque<Op>& ops, std::string& error) {
     }
     delta_ = {};
     return true;
+  } catch (const sqlite::Error& e) {
+    error = (e.code() & 0xff) == SQLITE_FULL ? diskFull() : e.what();
   } catch (const std::exception& e) {
     error = e.what();
   }
@@ -204,9 +209,14 @@ void SqliteQueue::writerLoop() {
       {
         std::lock_guard lock(mu_);
         ++commits_;
+        last_error_.clear();
       }
       for (auto& op : batch) op.complete(true, "");
     } else if (batch.size() == 1) {
+      {
+        std::lock_guard lock(mu_);
+        last_error_ = error;
+      }
       batch.front().complete(false, error);
     } else {
       for (auto& op : batch) {  // isolate the failing operation(s)
@@ -214,9 +224,10 @@ void SqliteQueue::writerLoop() {
         one.push_back(std::move(op));
         std::string e;
         bool ok = runTransaction(one, e);
-        if (ok) {
+        {
           std::lock_guard lock(mu_);
-          ++commits_;
+          if (ok) ++commits_;
+          else last_error_ = e;
         }
         one.front().complete(ok, e);
       }
@@ -228,17 +239,25 @@ void SqliteQueue::writerLoop() {
 void SqliteQueue::maybeExpireDedup() {
   std::int64_t now = clock_.nowMs();
   if (now - last_dedup_expiry_ms_ < kDedupExpiryEveryMs) return;
-  last_dedup_expiry_ms_ = now;
+  // In chunks, one transaction each, with whatever is waiting committed in between: a week of
+  // ids can be millions of rows, and one big DELETE would stall every caller meanwhile.
+  constexpr std::int64_t kChunk = 5000;
+  std::int64_t deleted = 0;
   std::deque<Op> one;
-  one.push_back({[this, now] {
-                   db_->prepare("DELETE FROM dedup WHERE seen < ?1")
+  one.push_back({[this, now, &deleted] {
+                   db_->prepare("DELETE FROM dedup WHERE id IN (SELECT id FROM dedup "
+                                "WHERE seen < ?1 ORDER BY seen LIMIT ?2)")
                        .bind(1, now - opts_.dedup_horizon.count())
+                       .bind(2, kChunk)
                        .run();
-                   delta_.addDedup(-db_->changes());
+                   deleted = db_->changes();
+                   delta_.addDedup(-deleted);
                  },
-                 [](bool, const std::string&) {}});
+                 [](bool, const std::string&) {}, false});
   std::string e;
-  runTransaction(one, e);  // best effort: retried an hour later
+  bool ok = runTransaction(one, e);
+  // Done (or failed: best effort, tried again an hour later) unless a full chunk went.
+  if (!ok || deleted < kChunk) last_dedup_expiry_ms_ = now;
 }
 
 std::int64_t SqliteQueue::nameId(const std::string& name) {
@@ -253,16 +272,62 @@ std::int64_t SqliteQueue::nameId(const std::string& name) {
   return id;
 }
 
+namespace {
+constexpr std::string_view kFullPrefix = "the queue is full: ";
+}  // namespace
+
+std::string SqliteQueue::diskFull() const {
+  auto dir = std::filesystem::absolute(opts_.path).parent_path();
+  struct statvfs vfs {};
+  std::string free = statvfs(dir.c_str(), &vfs) == 0
+                         ? std::to_string(static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize / 1048576) + " MiB free"
+                         : "free space unknown";
+  return "the disk is full: the file system of " + dir.string() + " has " + free +
+         ". Free space there; sources are paused until a commit succeeds";
+}
+
+bool SqliteQueue::isFullError(const std::string& error) { return error.starts_with(kFullPrefix); }
+
+void SqliteQueue::checkRoom(const std::vector<std::string>& bodies) {
+  if (opts_.max_bytes == 0) return;
+  std::int64_t stored = delta_.eventBytes();
+  {
+    std::lock_guard lock(stats_mu_);
+    stored += committed_.eventBytes();
+  }
+  std::int64_t adding = 0;
+  for (auto& b : bodies) adding += static_cast<std::int64_t>(b.size());
+  // An empty queue takes any batch: one bigger than the cap must not stop intake for good.
+  if (stored == 0 || stored + adding <= static_cast<std::int64_t>(opts_.max_bytes)) return;
+  throw std::runtime_error(std::string(kFullPrefix) + std::to_string(stored) +
+                           " bytes of events await delivery or sit in the dead-letter queue, "
+                           "and this batch of " + std::to_string(adding) +
+                           " bytes would pass queue.max_size (" + std::to_string(opts_.max_bytes) +
+                           " bytes). Sources are paused until deliveries finish; purge or "
+                           "replay dead letters (sluice queue dead) or raise queue.max_size");
+}
+
 void SqliteQueue::append(RoutedBatch rb, std::function<void(CommitResult)> done) {
   auto result = std::make_shared<CommitResult>();
   auto batch = std::make_shared<RoutedBatch>(std::move(rb));
   // Encoded here, on the caller's thread: the writer thread is the ingest bottleneck.
   auto bodies = std::make_shared<std::vector<std::string>>();
+  auto unencodable = std::make_shared<std::map<std::size_t, std::string>>();  // index → why
   bodies->reserve(batch->batch.events.size());
-  for (const auto& ev : batch->batch.events) bodies->push_back(toJson(ev).dump());
-  submit({[this, batch, bodies, result] {
+  for (const auto& ev : batch->batch.events) {
+    try {
+      bodies->push_back(toJson(ev).dump());
+    } catch (const std::exception& e) {
+      // No byte string from storage may take the daemon down: the event is kept with what
+      // could be encoded (invalid UTF-8 replaced) and goes straight to the dead-letter queue.
+      (*unencodable)[bodies->size()] = std::string("the event could not be encoded exactly: ") + e.what();
+      bodies->push_back(toJson(ev).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    }
+  }
+  submit({[this, batch, bodies, unencodable, result] {
             CommitResult r;
             const std::int64_t now = clock_.nowMs();
+            checkRoom(*bodies);
             const std::int64_t source = nameId(batch->batch.source);
             auto& events = batch->batch.events;
             for (std::size_t i = 0; i < events.size(); ++i) {
@@ -301,17 +366,21 @@ void SqliteQueue::append(RoutedBatch rb, std::function<void(CommitResult)> done)
                   .run();
               std::int64_t seq = db_->lastRowid();
               delta_.addEvents(1);
+              delta_.addEventBytes(static_cast<std::int64_t>((*bodies)[i].size()));
+              auto bad = unencodable->find(i);
+              const int state = bad == unencodable->end() ? kPending : kDead;
               for (auto& sink : sinks) {
-                delta_.add(sink, kPending, now, 1);
-                db_->prepare(
-                       "INSERT INTO deliveries(sink, seq, state, attempts, due, since) "
-                       "VALUES(?1, ?2, 0, 0, ?3, ?3)")
-                    .bind(1, nameId(sink))
-                    .bind(2, seq)
-                    .bind(3, now)
-                    .run();
+                delta_.add(sink, state, now, 1);
+                auto ins = db_->prepare(
+                    "INSERT INTO deliveries(sink, seq, state, attempts, due, since, error) "
+                    "VALUES(?1, ?2, ?3, 0, ?4, ?4, ?5)");
+                ins.bind(1, nameId(sink)).bind(2, seq).bind(3, std::int64_t{state}).bind(4, now);
+                if (state == kDead) ins.bind(5, bad->second);
+                else ins.bindNull(5);
+                ins.run();
               }
               ++r.committed;
+              if (state == kDead) ++r.unencodable;
             }
             if (batch->batch.cursor) {
               db_->prepare("INSERT OR REPLACE INTO cursors(source, value) VALUES(?1, ?2)")
@@ -338,7 +407,7 @@ void SqliteQueue::append(RoutedBatch rb, std::function<void(CommitResult)> done)
             *result = r;
           },
           [result, done = std::move(done)](bool ok, const std::string& error) {
-            if (!ok) *result = CommitResult{false, error};
+            if (!ok) *result = CommitResult{false, error, isFullError(error)};
             done(*result);
           }});
 }
@@ -409,7 +478,8 @@ void SqliteQueue::lease(
           [out, done = std::move(done)](bool ok, const std::string&) {
             if (!ok) *out = {};
             done(ok, std::move(out->leases), out->next_due);
-          }});
+          },
+          false});
 }
 
 void SqliteQueue::settle(std::vector<Settlement> outcomes, std::function<void(bool)> done) {
@@ -435,10 +505,21 @@ void SqliteQueue::settle(std::vector<Settlement> outcomes, std::function<void(bo
                 db_->prepare("UPDATE events SET remaining = remaining - 1 WHERE seq=?1")
                     .bind(1, s.seq)
                     .run();
-                db_->prepare("DELETE FROM events WHERE seq=?1 AND remaining <= 0")
-                    .bind(1, s.seq)
+                auto del = db_->prepare(
+                    "DELETE FROM events WHERE seq=?1 AND remaining <= 0 RETURNING length(body)");
+                del.bind(1, s.seq);
+                while (del.step()) {
+                  delta_.addEvents(-1);
+                  delta_.addEventBytes(-del.i64(0));
+                }
+              } else if (s.outcome == Outcome::Release) {
+                db_->prepare("UPDATE deliveries SET state=0, due=?1, attempts=max(attempts-1, 0) "
+                             "WHERE sink=?2 AND seq=?3")
+                    .bind(1, s.due_ms)
+                    .bind(2, sid)
+                    .bind(3, s.seq)
                     .run();
-                delta_.addEvents(-db_->changes());
+                delta_.move(s.sink, state, kPending, since);
               } else {
                 bool retry = s.outcome == Outcome::Retry;
                 db_->prepare("UPDATE deliveries SET state=?1, due=?2, error=?3 "
@@ -453,7 +534,8 @@ void SqliteQueue::settle(std::vector<Settlement> outcomes, std::function<void(bo
               }
             }
           },
-          [done = std::move(done)](bool ok, const std::string&) { done(ok); }});
+          [done = std::move(done)](bool ok, const std::string&) { done(ok); },
+          false});
 }
 
 SourceState SqliteQueue::loadState(const std::string& source, const IndexVisitor& index) {
@@ -471,111 +553,14 @@ SourceState SqliteQueue::loadState(const std::string& source, const IndexVisitor
   return state;
 }
 
+std::string SqliteQueue::lastError() const {
+  std::lock_guard lock(mu_);
+  return last_error_;
+}
+
 QueueStats SqliteQueue::stats() {
   std::lock_guard lock(stats_mu_);
   return committed_.snapshot();
-}
-
-std::string SqliteQueue::whereClause(const Selector& sel, std::vector<std::string>& binds) {
-  std::string w = " WHERE 1=1";
-  if (sel.state == "pending") w += " AND d.state=0";
-  else if (sel.state == "leased") w += " AND d.state=1";
-  else if (sel.state == "dead") w += " AND d.state=2";
-  else if (sel.state != "any") throw std::invalid_argument("unknown state " + sel.state);
-  if (sel.sink) {
-    binds.push_back(*sel.sink);
-    w += " AND n.name=?" + std::to_string(binds.size());
-  }
-  if (sel.event_id) {
-    binds.push_back(*sel.event_id);
-    w += " AND e.id=?" + std::to_string(binds.size());
-  }
-  return w;
-}
-
-std::vector<DeliveryRow> SqliteQueue::list(const Selector& sel) {
-  std::vector<DeliveryRow> rows;
-  runSync([&] {
-    std::vector<std::string> binds;
-    std::string sql =
-        "SELECT d.seq, n.name, d.state, d.attempts, d.due, d.since, e.id, e.body, "
-        "coalesce(d.error, '') FROM deliveries d JOIN names n ON n.id = d.sink "
-        "JOIN events e ON e.seq = d.seq" +
-        whereClause(sel, binds) + " ORDER BY d.seq LIMIT " + std::to_string(sel.limit);
-    auto st = db_->prepare(sql);
-    for (std::size_t i = 0; i < binds.size(); ++i) st.bind(static_cast<int>(i + 1), binds[i]);
-    while (st.step()) {
-      DeliveryRow r{st.i64(0), st.text(1), stateName(st.i64(2)), static_cast<int>(st.i64(3)),
-                    st.i64(4), st.i64(5), st.text(6), "", st.text(8)};
-      try {
-        r.subject = nlohmann::json::parse(st.text(7)).value("subject", "");
-      } catch (const std::exception&) {
-        r.subject = "(unreadable event)";
-      }
-      rows.push_back(std::move(r));
-    }
-  });
-  return rows;
-}
-
-std::optional<Event> SqliteQueue::event(std::int64_t seq) {
-  std::optional<Event> ev;
-  runSync([&] {
-    auto st = db_->prepare("SELECT body FROM events WHERE seq=?1");
-    st.bind(1, seq);
-    if (st.step()) ev = fromJson(nlohmann::json::parse(st.text(0)));
-  });
-  return ev;
-}
-
-void SqliteQueue::selectInto(const Selector& sel) {
-  std::vector<std::string> binds;
-  std::string where = whereClause(sel, binds);
-  db_->exec("CREATE TEMP TABLE IF NOT EXISTS selected(sink INTEGER, seq INTEGER)");
-  db_->exec("DELETE FROM selected");
-  auto ins = db_->prepare(
-      "INSERT INTO selected SELECT d.sink, d.seq FROM deliveries d JOIN names n ON n.id = d.sink "
-      "JOIN events e ON e.seq = d.seq" + where);
-  for (std::size_t i = 0; i < binds.size(); ++i) ins.bind(static_cast<int>(i + 1), binds[i]);
-  ins.run();
-}
-
-void SqliteQueue::tallySelected(int sign) {
-  auto st = db_->prepare(
-      "SELECT n.name, d.state, d.since, count(*) FROM selected s "
-      "JOIN deliveries d ON d.sink = s.sink AND d.seq = s.seq JOIN names n ON n.id = d.sink "
-      "GROUP BY d.sink, d.state, d.since");
-  while (st.step()) delta_.add(st.text(0), static_cast<int>(st.i64(1)), st.i64(2), sign * st.i64(3));
-}
-
-std::size_t SqliteQueue::replay(const Selector& sel) {
-  std::size_t n = 0;
-  runSync([&] {
-    selectInto(sel);
-    tallySelected(-1);
-    db_->prepare("UPDATE deliveries SET state=0, attempts=0, due=?1, since=?1, error=NULL "
-                 "WHERE (sink, seq) IN (SELECT sink, seq FROM selected)")
-        .bind(1, clock_.nowMs())
-        .run();
-    n = static_cast<std::size_t>(db_->changes());
-    tallySelected(1);
-  });
-  return n;
-}
-
-std::size_t SqliteQueue::purge(const Selector& sel) {
-  std::size_t n = 0;
-  runSync([&] {
-    selectInto(sel);
-    tallySelected(-1);
-    db_->exec("DELETE FROM deliveries WHERE (sink, seq) IN (SELECT sink, seq FROM selected)");
-    n = static_cast<std::size_t>(db_->changes());
-    db_->exec("UPDATE events SET remaining = (SELECT count(*) FROM deliveries d "
-              "WHERE d.seq = events.seq) WHERE seq IN (SELECT seq FROM selected)");
-    db_->exec("DELETE FROM events WHERE remaining <= 0 AND seq IN (SELECT seq FROM selected)");
-    delta_.addEvents(-db_->changes());
-  });
-  return n;
 }
 
 }  // namespace sluice

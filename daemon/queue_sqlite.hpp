@@ -1,6 +1,6 @@
 #pragma once
-// SQLite implementation of Queue and QueueAdmin (WAL, synchronous=FULL: every commit is
-// fsync'd). One writer thread owns the connection; every operation is queued to it and all
+// SQLite implementation of Queue and QueueAdmin (WAL; commits that store new events are
+// fsync'd, synchronous=FULL; see Op::durable for leases and settlements). One writer thread owns the connection; every operation is queued to it and all
 // operations waiting when a transaction starts share it (group commit: one fsync for many
 // callers). An operation that fails alone is retried in its own transaction so one bad batch
 // cannot fail its neighbours.
@@ -32,11 +32,14 @@ class SqliteQueue final : public Queue, public QueueAdmin {
   void settle(std::vector<Settlement> outcomes, std::function<void(bool)> done) override;
   SourceState loadState(const std::string& source, const IndexVisitor& index) override;
   QueueStats stats() override;
+  std::string lastError() const override;
 
   std::vector<DeliveryRow> list(const Selector& sel) override;
   std::optional<Event> event(std::int64_t seq) override;
   std::size_t replay(const Selector& sel) override;
   std::size_t purge(const Selector& sel) override;
+  MoveResult move(const std::string& from, const std::string& to) override;
+  std::size_t deadLetter(const std::string& sink, const std::string& reason) override;
 
   // Transactions committed so far (for benchmarks and tests of group commit).
   std::uint64_t commits() const;
@@ -45,6 +48,11 @@ class SqliteQueue final : public Queue, public QueueAdmin {
   struct Op {
     std::function<void()> apply;                           // runs inside the transaction
     std::function<void(bool ok, const std::string&)> complete;  // after commit / rollback
+    // Stores what exists nowhere else (new events, operator changes): fsync'd before the
+    // callback (synchronous=FULL). Leases and settlements are not: after a power loss a lost
+    // lease is released at the next open and a lost settlement is one redelivery, so
+    // at-least-once holds with synchronous=NORMAL and one fsync leaves the latency path.
+    bool durable = true;
   };
   void submit(Op op);
   // Runs `fn` on the writer thread inside a transaction and waits for it.
@@ -52,6 +60,10 @@ class SqliteQueue final : public Queue, public QueueAdmin {
   void writerLoop();
   bool runTransaction(std::deque<Op>& ops, std::string& error);
   void migrate();
+  // Throws the "queue is full" error when `bodies` would pass opts_.max_bytes.
+  void checkRoom(const std::vector<std::string>& bodies);
+  static bool isFullError(const std::string& error);
+  std::string diskFull() const;  // what an SQLITE_FULL means, with the free space and remedy
   void maybeExpireDedup();
   std::int64_t nameId(const std::string& name);
   std::string whereClause(const Selector& sel, std::vector<std::string>& binds);
@@ -69,6 +81,7 @@ class SqliteQueue final : public Queue, public QueueAdmin {
   std::int64_t last_dedup_expiry_ms_ = 0;
   QueueTally delta_;               // writer thread: the open transaction's changes
   std::int64_t data_version_ = 0;  // writer thread: changes when another connection commits
+  bool synchronous_full_ = true;   // writer thread: the connection's current setting
 
   mutable std::mutex stats_mu_;
   QueueTally committed_;  // guarded by stats_mu_: counts of what is on disk
@@ -78,6 +91,7 @@ class SqliteQueue final : public Queue, public QueueAdmin {
   std::deque<Op> pending_;
   bool stopping_ = false;
   std::uint64_t commits_ = 0;
+  std::string last_error_;  // guarded by mu_
   std::thread writer_;
 };
 

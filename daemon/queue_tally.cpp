@@ -28,6 +28,7 @@ void QueueTally::move(const std::string& sink, int from, int to, std::int64_t si
 void QueueTally::merge(const QueueTally& delta) {
   events_ += delta.events_;
   dedup_ += delta.dedup_;
+  event_bytes_ += delta.event_bytes_;
   for (const auto& [name, d] : delta.sinks_) {
     auto& s = sinks_[name];
     for (std::size_t i = 0; i < s.count.size(); ++i) s.count[i] += d.count[i];
@@ -39,6 +40,7 @@ QueueStats QueueTally::snapshot() const {
   QueueStats st;
   st.events = events_;
   st.dedup_entries = dedup_;
+  st.event_bytes = event_bytes_;
   for (const auto& [name, s] : sinks_) {
     if (s.count == decltype(s.count){}) continue;  // as a full count would: no rows, no sink
     SinkStats ss;

@@ -25,9 +25,11 @@ class QueueTally {
   void move(const std::string& sink, int from, int to, std::int64_t since_ms);
   void addEvents(std::int64_t n) { events_ += n; }
   void addDedup(std::int64_t n) { dedup_ += n; }
+  void addEventBytes(std::int64_t n) { event_bytes_ += n; }
+  std::int64_t eventBytes() const { return event_bytes_; }
 
   void merge(const QueueTally& delta);
-  bool empty() const { return sinks_.empty() && events_ == 0 && dedup_ == 0; }
+  bool empty() const { return sinks_.empty() && events_ == 0 && dedup_ == 0 && event_bytes_ == 0; }
   QueueStats snapshot() const;
 
  private:
@@ -39,6 +41,7 @@ class QueueTally {
   std::map<std::string, Sink> sinks_;
   std::int64_t events_ = 0;
   std::int64_t dedup_ = 0;
+  std::int64_t event_bytes_ = 0;
 };
 
 }  // namespace sluice

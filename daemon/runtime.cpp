@@ -7,7 +7,10 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include <csignal>
+#include <algorithm>
 #include <cstring>
+#include <set>
 #include <filesystem>
 #include <mutex>
 
@@ -85,6 +88,10 @@ void Runtime::build(bool daemon) {
   auto& p = *p_;
   const std::string state = cfg_.state_dir.string();
   p.lock_fd = lockStateDir(state);
+  // The local source probes files with read leases; a lease break in that instant raises
+  // SIGIO, whose default action ends the process. Nothing in sluice uses SIGIO: the runtime
+  // owns signal dispositions, no plugin changes them.
+  std::signal(SIGIO, SIG_IGN);
   QueueOptions qo;
   qo.path = state + "/queue.db";
   qo.dedup_horizon = cfg_.dedup_horizon;
@@ -109,19 +116,43 @@ void Runtime::build(bool daemon) {
       });
   for (auto& spec : cfg_.sources) {
     p.connector_contexts.push_back(std::make_unique<ConnectorContext>(
-        ConnectorContext{p.io, *p.intake, p.metrics, p.health, clock_, log_}));
+        ConnectorContext{p.io, *p.intake, p.metrics, p.health, clock_, log_, cfg_.dedup_horizon}));
     p.connectors.push_back(spec->create(*p.connector_contexts.back()));
   }
   std::vector<std::string> sink_names;
   for (auto& spec : cfg_.sinks) sink_names.push_back(spec->name);
   p.stats = std::make_unique<StatsCache>(*p.queue, clock_, sink_names);
   addQueueMetrics(p.metrics, *p.stats, clock_);
+  checkStranded(true);
   if (daemon && !cfg_.http.listen.empty()) {
     p.server = std::make_unique<HttpServer>(HttpServerOptions{cfg_.http.listen});
     addStatusRoutes(*p.server, p.metrics, p.health, *p.stats);
     p.server->start();
     log_->info("http: listening on {}", cfg_.http.listen);
   }
+}
+
+void Runtime::checkStranded(bool log_all) {
+  auto& p = *p_;
+  std::set<std::string> configured;
+  for (auto& spec : cfg_.sinks) configured.insert(spec->name);
+  std::string detail;
+  for (auto& ss : p.queue->stats().sinks) {
+    if (configured.count(ss.sink) || (ss.pending == 0 && ss.dead == 0)) continue;
+    std::string what = "sink \"" + ss.sink + "\" is not in the config but has " +
+                       std::to_string(ss.pending) + " pending and " + std::to_string(ss.dead) +
+                       " dead deliveries";
+    if (log_all || stranded_.insert(ss.sink).second)
+      log_->warn("queue: {}: nothing will deliver them. Move them to a configured sink with "
+                 "`sluice queue move --from {} --to NAME`, or dead-letter them with `sluice "
+                 "queue dead-letter --sink {}`", what, ss.sink, ss.sink);
+    if (ss.pending > 0) detail += (detail.empty() ? "" : "; ") + what;
+  }
+  if (detail.empty())
+    p.health.set("queue:stranded", HealthState::Ok);
+  else
+    p.health.set("queue:stranded", HealthState::Degraded,
+                 detail + " (sluice queue move --from OLD --to NEW, or sluice queue dead-letter --sink OLD)");
 }
 
 std::vector<std::string> Runtime::preflight(const Config& next) const {
@@ -193,10 +224,13 @@ int Runtime::run() {
         sd_notify(0, "STOPPING=1");
       }
       stopping = true;
+      // Not ready from the moment intake stops: a load balancer must not send pushes here.
+      p.health.set("shutdown", HealthState::Failed,
+                   reload_ ? "reloading: intake stopped, finishing in-flight deliveries"
+                           : "stopping: intake stopped, finishing in-flight deliveries");
       wait_signal();
       for (auto& c : p.connectors) c->stop();
-      auto drain = std::min<std::chrono::milliseconds>(cfg_.delivery.timeout, std::chrono::seconds(30));
-      p.dispatcher->stop(drain, [&] {
+      p.dispatcher->stop([&] {
         signals.cancel();
         p.io.stop();
       });
@@ -214,6 +248,7 @@ int Runtime::run() {
     std::int64_t pending = 0;
     for (auto& ss : s.sinks) pending += ss.pending;
     std::string status = "STATUS=" + std::to_string(pending) + " deliveries pending";
+    checkStranded(false);  // `sluice queue move` may have resolved them meanwhile
     sd_notify(0, (watchdog ? "WATCHDOG=1\n" + status : status).c_str());
     ping.expires_after(interval);
     ping.async_wait([&](boost::system::error_code ec) {
@@ -222,6 +257,7 @@ int Runtime::run() {
   };
   sd_notify(0, "READY=1");
   tick();
+  p.dispatcher->logSummaryEvery(std::chrono::seconds(60));
   log_->info("sluice {} running: {} sources, {} sinks, state in {}", SLUICE_VERSION,
              cfg_.sources.size(), cfg_.sinks.size(), cfg_.state_dir.string());
   p.io.run();
@@ -258,9 +294,15 @@ int Runtime::once() {
   std::int64_t pending = 0;
   for (auto& ss : s.sinks) {
     pending += ss.pending;
+    const bool configured = std::any_of(cfg_.sinks.begin(), cfg_.sinks.end(),
+                                        [&](auto& spec) { return spec->name == ss.sink; });
     if (ss.pending || ss.dead)
-      std::fprintf(stderr, "sink %s: %lld pending, %lld dead\n", ss.sink.c_str(),
-                   static_cast<long long>(ss.pending), static_cast<long long>(ss.dead));
+      std::fprintf(stderr, "sink %s: %lld pending, %lld dead%s\n", ss.sink.c_str(),
+                   static_cast<long long>(ss.pending), static_cast<long long>(ss.dead),
+                   configured || !ss.pending
+                       ? ""
+                       : " (not in the config: nothing delivers them; see `sluice queue move` "
+                         "and `sluice queue dead-letter`)");
   }
   for (auto& e : errors) std::fprintf(stderr, "source %s\n", e.c_str());
   if (!drained || pending > 0 || !errors.empty()) {

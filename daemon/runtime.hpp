@@ -12,6 +12,7 @@
 // the process (same pid, same arguments): every key can change, and the queue, the cursors and
 // the start-up reconciliation carry the state across, so nothing is lost in the swap.
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,11 +38,15 @@ class Runtime {
   void build(bool daemon);
   // Reload checks beyond validation: what would stop `next` from starting on this machine.
   std::vector<std::string> preflight(const Config& next) const;
+  // Deliveries of sinks no longer in the config: logged (each sink once, or all when
+  // `log_all`) and shown in /readyz until they are moved or dead-lettered.
+  void checkStranded(bool log_all);
   const Config& cfg_;
   std::shared_ptr<spdlog::logger> log_;
   const Clock& clock_;
   std::unique_ptr<Parts> p_;
   bool reload_ = false;
+  std::set<std::string> stranded_;  // sinks already named in the log
 };
 
 // Blocks (or unblocks) SIGHUP in the calling thread; threads started later inherit the mask.

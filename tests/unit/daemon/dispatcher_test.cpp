@@ -76,6 +76,7 @@ struct DispatcherFixture : ::testing::Test {
     policy.backoff = {Duration(1), Duration(5), 2.0, false};
     policy.concurrency = 3;
     policy.max_attempts = 4;
+    policy.shutdown_grace = Duration(50);
   }
   void TearDown() override {
     queue.reset();  // finishes the writer's callbacks while the dispatcher and loop exist
@@ -169,19 +170,82 @@ TEST_F(DispatcherFixture, StopWaitsThenAbortsAndReleasesInFlightDeliveries) {
   begin();
   ASSERT_TRUE(runUntil([&] { return sink.held.size() == 2; }));
   bool stopped = false;
-  dispatcher->stop(std::chrono::milliseconds(50), [&] { stopped = true; });
+  dispatcher->stop([&] { stopped = true; });
   ASSERT_TRUE(runUntil([&] { return stopped; }));
   EXPECT_EQ(sink.aborts, 1);
   auto st = queue->stats();
   ASSERT_EQ(st.sinks.size(), 1u);
   EXPECT_EQ(st.sinks[0].pending, 2);  // released, not lost
   EXPECT_EQ(st.sinks[0].leased, 0);
+  EXPECT_EQ(count("sluice_deliveries_released_total"), 2u);
+  EXPECT_EQ(count("sluice_deliveries_retried_total"), 0u);
+  // The attempt cut short is not counted: the next lease is attempt 1 again.
+  for (auto& row : queue->list(Selector{.state = "any"})) EXPECT_EQ(row.attempts, 0);
+}
+
+TEST_F(DispatcherFixture, ShutdownOfASingleAttemptSinkDoesNotDeadLetter) {
+  policy.max_attempts = 1;
+  sink.hold = true;
+  add(1);
+  begin();
+  ASSERT_TRUE(runUntil([&] { return sink.held.size() == 1; }));
+  bool stopped = false;
+  dispatcher->stop([&] { stopped = true; });
+  ASSERT_TRUE(runUntil([&] { return stopped; }));
+  auto st = queue->stats();
+  EXPECT_EQ(st.sinks.at(0).dead, 0);
+  EXPECT_EQ(st.sinks.at(0).pending, 1);
+  // A new process delivers it, as attempt 1.
+  sink.hold = false;
+  dispatcher.reset();
+  begin();
+  ASSERT_TRUE(runUntil([&] { return count("sluice_deliveries_done_total") == 1; }));
+  EXPECT_EQ(sink.attempts.back().second, 1);
+}
+
+TEST_F(DispatcherFixture, StopWaitsForTheSinksOwnGraceBeforeAborting) {
+  policy.shutdown_grace = Duration(60'000);
+  sink.hold = true;
+  add(1);
+  begin();
+  ASSERT_TRUE(runUntil([&] { return sink.held.size() == 1; }));
+  bool stopped = false;
+  dispatcher->stop([&] { stopped = true; });
+  // Well past the old 30 s cap's test value: still waiting, nothing aborted.
+  EXPECT_FALSE(test::runUntil(io, [&] { return stopped || sink.aborts > 0; }, std::chrono::milliseconds(300)));
+  auto done = std::move(sink.held.front());
+  sink.held.clear();
+  --sink.inflight;
+  done(Done{});
+  ASSERT_TRUE(runUntil([&] { return stopped; }));
+  EXPECT_EQ(sink.aborts, 0);
+  EXPECT_EQ(count("sluice_deliveries_done_total"), 1u);
+}
+
+TEST_F(DispatcherFixture, RetryAfterIsCappedAtBackoffMaxAndMaxAge) {
+  policy.backoff = {Duration(1), Duration(200), 2.0, false};
+  sink.script = {Retry{Duration(365LL * 86'400'000), "HTTP 503"}};
+  add(1);
+  begin();
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(runUntil([&] { return count("sluice_deliveries_done_total") == 1; }));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+}
+
+TEST_F(DispatcherFixture, RetryIsNeverParkedPastMaxAge) {
+  policy.backoff = {Duration(600'000), Duration(600'000), 2.0, false};
+  policy.max_age = Duration(300);
+  sink.script = {Retry{std::nullopt, "HTTP 503"}, Retry{std::nullopt, "HTTP 503"}};
+  add(1);
+  begin();
+  ASSERT_TRUE(runUntil([&] { return count("sluice_deliveries_dead_total") == 1; }));
+  EXPECT_NE(queue->list(Selector{}).at(0).last_error.find("older than max_age"), std::string::npos);
 }
 
 TEST_F(DispatcherFixture, StopWhileALeaseIsOnItsWayStillFinishes) {
   begin();  // nothing queued: the start's lease finds nothing
   bool stopped = false;
-  dispatcher->stop(std::chrono::seconds(30), [&] { stopped = true; });  // before it answers
+  dispatcher->stop([&] { stopped = true; });  // before it answers
   ASSERT_TRUE(runUntil([&] { return stopped; }));
 }
 

@@ -1,0 +1,176 @@
+// Operator access to the SQLite queue (`sluice queue list|dead|replay|purge|move|dead-letter`):
+// blocking calls that run on the writer thread like every other operation, so their changes
+// enter the in-memory counts through the same delta.
+#include "daemon/clock.hpp"
+#include "daemon/queue_sqlite.hpp"
+#include "daemon/sqlite_db.hpp"
+
+namespace sluice {
+namespace {
+
+const char* stateName(std::int64_t s) { return s == 0 ? "pending" : s == 1 ? "leased" : "dead"; }
+
+}  // namespace
+
+std::string SqliteQueue::whereClause(const Selector& sel, std::vector<std::string>& binds) {
+  std::string w = " WHERE 1=1";
+  if (sel.state == "pending") w += " AND d.state=0";
+  else if (sel.state == "leased") w += " AND d.state=1";
+  else if (sel.state == "dead") w += " AND d.state=2";
+  else if (sel.state != "any") throw std::invalid_argument("unknown state " + sel.state);
+  if (sel.sink) {
+    binds.push_back(*sel.sink);
+    w += " AND n.name=?" + std::to_string(binds.size());
+  }
+  if (sel.event_id) {
+    binds.push_back(*sel.event_id);
+    w += " AND e.id=?" + std::to_string(binds.size());
+  }
+  return w;
+}
+
+std::vector<DeliveryRow> SqliteQueue::list(const Selector& sel) {
+  std::vector<DeliveryRow> rows;
+  runSync([&] {
+    std::vector<std::string> binds;
+    std::string sql =
+        "SELECT d.seq, n.name, d.state, d.attempts, d.due, d.since, e.id, e.body, "
+        "coalesce(d.error, '') FROM deliveries d JOIN names n ON n.id = d.sink "
+        "JOIN events e ON e.seq = d.seq" +
+        whereClause(sel, binds) + " ORDER BY d.seq LIMIT " + std::to_string(sel.limit);
+    auto st = db_->prepare(sql);
+    for (std::size_t i = 0; i < binds.size(); ++i) st.bind(static_cast<int>(i + 1), binds[i]);
+    while (st.step()) {
+      DeliveryRow r{st.i64(0), st.text(1), stateName(st.i64(2)), static_cast<int>(st.i64(3)),
+                    st.i64(4), st.i64(5), st.text(6), "", st.text(8)};
+      try {
+        r.subject = nlohmann::json::parse(st.text(7)).value("subject", "");
+      } catch (const std::exception&) {
+        r.subject = "(unreadable event)";
+      }
+      rows.push_back(std::move(r));
+    }
+  });
+  return rows;
+}
+
+std::optional<Event> SqliteQueue::event(std::int64_t seq) {
+  std::optional<Event> ev;
+  runSync([&] {
+    auto st = db_->prepare("SELECT body FROM events WHERE seq=?1");
+    st.bind(1, seq);
+    if (st.step()) ev = fromJson(nlohmann::json::parse(st.text(0)));
+  });
+  return ev;
+}
+
+void SqliteQueue::selectInto(const Selector& sel) {
+  std::vector<std::string> binds;
+  std::string where = whereClause(sel, binds);
+  db_->exec("CREATE TEMP TABLE IF NOT EXISTS selected(sink INTEGER, seq INTEGER)");
+  db_->exec("DELETE FROM selected");
+  auto ins = db_->prepare(
+      "INSERT INTO selected SELECT d.sink, d.seq FROM deliveries d JOIN names n ON n.id = d.sink "
+      "JOIN events e ON e.seq = d.seq" + where);
+  for (std::size_t i = 0; i < binds.size(); ++i) ins.bind(static_cast<int>(i + 1), binds[i]);
+  ins.run();
+}
+
+void SqliteQueue::tallySelected(int sign) {
+  auto st = db_->prepare(
+      "SELECT n.name, d.state, d.since, count(*) FROM selected s "
+      "JOIN deliveries d ON d.sink = s.sink AND d.seq = s.seq JOIN names n ON n.id = d.sink "
+      "GROUP BY d.sink, d.state, d.since");
+  while (st.step()) delta_.add(st.text(0), static_cast<int>(st.i64(1)), st.i64(2), sign * st.i64(3));
+}
+
+std::size_t SqliteQueue::replay(const Selector& sel) {
+  std::size_t n = 0;
+  runSync([&] {
+    selectInto(sel);
+    tallySelected(-1);
+    db_->prepare("UPDATE deliveries SET state=0, attempts=0, due=?1, since=?1, error=NULL "
+                 "WHERE (sink, seq) IN (SELECT sink, seq FROM selected)")
+        .bind(1, clock_.nowMs())
+        .run();
+    n = static_cast<std::size_t>(db_->changes());
+    tallySelected(1);
+  });
+  return n;
+}
+
+std::size_t SqliteQueue::purge(const Selector& sel) {
+  std::size_t n = 0;
+  runSync([&] {
+    selectInto(sel);
+    tallySelected(-1);
+    db_->exec("DELETE FROM deliveries WHERE (sink, seq) IN (SELECT sink, seq FROM selected)");
+    n = static_cast<std::size_t>(db_->changes());
+    db_->exec("UPDATE events SET remaining = (SELECT count(*) FROM deliveries d "
+              "WHERE d.seq = events.seq) WHERE seq IN (SELECT seq FROM selected)");
+    auto del = db_->prepare("DELETE FROM events WHERE remaining <= 0 AND seq IN "
+                            "(SELECT seq FROM selected) RETURNING length(body)");
+    while (del.step()) {
+      delta_.addEvents(-1);
+      delta_.addEventBytes(-del.i64(0));
+    }
+  });
+  return n;
+}
+
+MoveResult SqliteQueue::move(const std::string& from, const std::string& to) {
+  MoveResult out;
+  runSync([&] {
+    const std::int64_t f = nameId(from), t = nameId(to);
+    auto tally = [&](const std::string& sink, std::int64_t sid, int sign, bool only_moved) {
+      auto st = db_->prepare(std::string("SELECT state, since, count(*) FROM deliveries WHERE sink=?1") +
+                             (only_moved ? " AND seq IN (SELECT seq FROM moved)" : "") +
+                             " GROUP BY state, since");
+      st.bind(1, sid);
+      while (st.step()) delta_.add(sink, static_cast<int>(st.i64(0)), st.i64(1), sign * st.i64(2));
+    };
+    db_->exec("CREATE TEMP TABLE IF NOT EXISTS moved(seq INTEGER PRIMARY KEY)");
+    db_->exec("DELETE FROM moved");
+    tally(from, f, -1, false);
+    // An event routed to both sinks keeps its delivery to `to`: the other one is merged away.
+    db_->prepare("UPDATE events SET remaining = remaining - 1 WHERE seq IN (SELECT seq FROM "
+                 "deliveries WHERE sink=?1 AND seq IN (SELECT seq FROM deliveries WHERE sink=?2))")
+        .bind(1, f)
+        .bind(2, t)
+        .run();
+    db_->prepare("DELETE FROM deliveries WHERE sink=?1 AND seq IN "
+                 "(SELECT seq FROM deliveries WHERE sink=?2)")
+        .bind(1, f)
+        .bind(2, t)
+        .run();
+    out.merged = static_cast<std::size_t>(db_->changes());
+    db_->prepare("INSERT INTO moved SELECT seq FROM deliveries WHERE sink=?1").bind(1, f).run();
+    db_->prepare("UPDATE deliveries SET sink=?1 WHERE sink=?2").bind(1, t).bind(2, f).run();
+    out.moved = static_cast<std::size_t>(db_->changes());
+    tally(to, t, 1, true);
+  });
+  return out;
+}
+
+std::size_t SqliteQueue::deadLetter(const std::string& sink, const std::string& reason) {
+  std::size_t n = 0;
+  runSync([&] {
+    const std::int64_t sid = nameId(sink);
+    auto st = db_->prepare("SELECT state, since, count(*) FROM deliveries WHERE sink=?1 AND "
+                           "state < 2 GROUP BY state, since");
+    st.bind(1, sid);
+    while (st.step()) {
+      delta_.add(sink, static_cast<int>(st.i64(0)), st.i64(1), -st.i64(2));
+      delta_.add(sink, 2, st.i64(1), st.i64(2));
+    }
+    db_->prepare("UPDATE deliveries SET state=2, due=?1, error=?2 WHERE sink=?3 AND state < 2")
+        .bind(1, clock_.nowMs())
+        .bind(2, reason)
+        .bind(3, sid)
+        .run();
+    n = static_cast<std::size_t>(db_->changes());
+  });
+  return n;
+}
+
+}  // namespace sluice
