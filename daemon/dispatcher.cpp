@@ -222,7 +222,7 @@ void Dispatcher::checkDrained() {
   for (auto& f : waiters) f();
 }
 
-void Dispatcher::stop(std::function<void()> done) {
+void Dispatcher::stop(std::function<void()> done, bool reload) {
   stopping_ = true;
   on_stopped_ = std::move(done);
   summary_timer_.cancel();
@@ -230,6 +230,12 @@ void Dispatcher::stop(std::function<void()> done) {
     Worker& w = *wp;
     w.timer.cancel();
     if (w.inflight == 0) continue;
+    if (reload && w.sink.handOver()) {
+      log_->info("sink {}: {} deliveries in flight are handed over to the reloaded process", name,
+                 w.inflight);
+      w.aborted = true;  // their callbacks come now: released, the attempt not counted
+      continue;
+    }
     log_->info("sink {}: waiting up to {} ms (shutdown_grace) for {} deliveries in flight", name,
                w.policy.shutdown_grace.count(), w.inflight);
     w.grace.expires_after(w.policy.shutdown_grace);

@@ -48,7 +48,9 @@ class Dispatcher {
   // New deliveries were committed for `sink`: look now instead of at the next due time.
   void wake(const std::string& sink);
   // Graceful stop (see invariants).
-  void stop(std::function<void()> done);
+  // `reload`: sinks that can hand their in-flight work over to the next process image do so
+  // (Sink::handOver) instead of waiting for it.
+  void stop(std::function<void()> done, bool reload = false);
   // Logs, every `interval` while something happened or waits, one line: per sink delivered,
   // retried, dead in the interval and pending now. Stops with stop().
   void logSummaryEvery(std::chrono::milliseconds interval);

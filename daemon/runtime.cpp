@@ -230,10 +230,12 @@ int Runtime::run() {
                            : "stopping: intake stopped, finishing in-flight deliveries");
       wait_signal();
       for (auto& c : p.connectors) c->stop();
-      p.dispatcher->stop([&] {
-        signals.cancel();
-        p.io.stop();
-      });
+      p.dispatcher->stop(
+          [&] {
+            signals.cancel();
+            p.io.stop();
+          },
+          reload_);
     });
   };
   wait_signal();

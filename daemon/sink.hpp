@@ -7,8 +7,14 @@
 //    policy.concurrency calls in flight per sink. It never throws.
 //  - `done` is called exactly once per deliver(), on the io_context thread, never inline
 //    (post it when the answer is immediate). Done only when the receiver accepted the event.
-//  - abort() is called once at shutdown, after the drain deadline: in-flight work is cut short
-//    and its callbacks report Retry (the delivery is released, not lost).
+//  - abort() is called once at shutdown, after the sink's shutdown_grace: in-flight work is
+//    cut short and its callbacks report Retry (the delivery is released, not lost, and the
+//    attempt is not counted).
+//  - handOver() is called at a reload instead (the process re-executes itself): a sink whose
+//    work can outlive the process image (local jobs are children that survive execve) leaves
+//    it running, reports every in-flight delivery through its callback at once (released, as
+//    above) and returns true; the next image finds the work and attaches the redelivery to it.
+//    Others return false and get the grace, as at shutdown.
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -45,6 +51,7 @@ class Sink {
   virtual ~Sink() = default;
   virtual void deliver(const Event& ev, const DeliveryInfo& info, DeliveryCallback done) = 0;
   virtual void abort() = 0;
+  virtual bool handOver() { return false; }
 };
 
 // What a sink may use; everything is owned by the runtime and outlives the sink.

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +11,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <cerrno>
 
+#include "sinks/supervisor/spawn.hpp"
+
 namespace sluice::sinks::supervisor {
 namespace {
 
@@ -20,61 +21,6 @@ using Clock = std::chrono::steady_clock;
 // glibc 2.36's <sys/pidfd.h> lacks extern "C" (fixed in 2.37), so C++ cannot link its
 // pidfd_open(); the system call itself is the same.
 int openPidfd(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
-
-// posix_spawn's attribute and file-action objects, destroyed on every path.
-class SpawnSetup {
- public:
-  SpawnSetup() {
-    posix_spawn_file_actions_init(&fa_);
-    posix_spawnattr_init(&attr_);
-  }
-  ~SpawnSetup() {
-    posix_spawn_file_actions_destroy(&fa_);
-    posix_spawnattr_destroy(&attr_);
-  }
-  SpawnSetup(const SpawnSetup&) = delete;
-  SpawnSetup& operator=(const SpawnSetup&) = delete;
-
-  int prepare(const JobSpec& s) {
-    constexpr int kLog = O_WRONLY | O_CREAT | O_TRUNC;
-    int err = 0;
-    auto step = [&](int rc) {
-      if (err == 0) err = rc;
-    };
-    step(posix_spawn_file_actions_addopen(&fa_, 0, "/dev/null", O_RDONLY, 0));
-    step(posix_spawn_file_actions_addopen(&fa_, 1, s.stdout_path.c_str(), kLog, 0644));
-    step(posix_spawn_file_actions_addopen(&fa_, 2, s.stderr_path.c_str(), kLog, 0644));
-    // The daemon's sockets, queue database and pidfds must not leak into user scripts, whether
-    // or not every library opened them with O_CLOEXEC.
-    step(posix_spawn_file_actions_addclosefrom_np(&fa_, 3));
-    step(posix_spawn_file_actions_addchdir_np(&fa_, s.cwd.c_str()));
-
-    // Own process group (so the whole job can be signalled), and none of the daemon's blocked
-    // signals or ignored dispositions (Asio ignores SIGPIPE) carried into the job.
-    step(posix_spawnattr_setflags(
-        &attr_, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
-    step(posix_spawnattr_setpgroup(&attr_, 0));
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    step(posix_spawnattr_setsigmask(&attr_, &none));
-    step(posix_spawnattr_setsigdefault(&attr_, &all));
-    return err;
-  }
-
-  int spawn(const JobSpec& s, pid_t* pid) {
-    std::vector<char*> argv, envp;
-    for (auto& a : s.argv) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    for (auto& e : s.env) envp.push_back(const_cast<char*>(e.c_str()));
-    envp.push_back(nullptr);
-    return posix_spawn(pid, s.program.c_str(), &fa_, &attr_, argv.data(), envp.data());
-  }
-
- private:
-  posix_spawn_file_actions_t fa_;
-  posix_spawnattr_t attr_;
-};
 
 }  // namespace
 
@@ -116,35 +62,60 @@ pid_t JobRunner::start(const JobSpec& spec, Callback done) {
     });
     return pid_t{-1};
   };
-  SpawnSetup setup;
-  if (int err = setup.prepare(spec)) return failed(err);
-  pid_t pid = -1;
   auto started = Clock::now();
-  if (int err = setup.spawn(spec, &pid)) return failed(err);
-
-  // posix_spawn returns after the exec, so the child already leads its own group.
-  int fd = openPidfd(pid);
-  if (fd < 0) {
-    int err = errno;  // no pidfd (kernel < 5.3): the job cannot be watched, so do not run it
+  int err = 0;
+  pid_t pid = spawnJob({spec.program, spec.argv, spec.env, spec.cwd, spec.stdout_path,
+                        spec.stderr_path},
+                       &err);
+  if (pid < 0) return failed(err);
+  // spawnJob returns after the exec, so the child already leads its own group.
+  if (!track(pid, spec.timeout, spec.kill_grace, started, std::move(done))) {
+    err = errno;  // no pidfd (kernel < 5.3): the job cannot be watched, so do not run it
     ::killpg(pid, SIGKILL);
     while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
     }
     return failed(err);
   }
+  return pid;
+}
+
+bool JobRunner::adopt(pid_t pid, Duration left, Duration kill_grace, Callback done) {
+  // Ours only if it is our unreaped child: after a reload (execve keeps the pid and the
+  // children) it is; after a crash and a new process it is not.
+  siginfo_t info{};
+  if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) return false;
+  return track(pid, std::max(left, Duration(0)), kill_grace, Clock::now(), std::move(done));
+}
+
+bool JobRunner::track(pid_t pid, Duration timeout, Duration kill_grace, Clock::time_point started,
+                      Callback done) {
+  int fd = openPidfd(pid);
+  if (fd < 0) return false;
   auto job = std::make_shared<Job>(io_);
   job->runner = this;
   job->pid = pid;
   job->pidfd.assign(fd);
-  job->kill_grace = spec.kill_grace;
+  job->kill_grace = kill_grace;
   job->started = started;
   job->done = std::move(done);
   jobs_.emplace(pid, job);
   watch(job);
-  job->timer.expires_after(spec.timeout);
+  job->timer.expires_after(timeout);
   job->timer.async_wait([job](const boost::system::error_code& ec) {
     if (!ec && job->runner && !job->finished) job->runner->onTimeout(job);
   });
-  return pid;
+  return true;
+}
+
+void JobRunner::detachAll() {
+  for (auto& [pid, job] : jobs_) {
+    job->runner = nullptr;  // its handlers do nothing from now on; the process runs on
+    job->timer.cancel();
+    boost::system::error_code ignored;
+    job->pidfd.close(ignored);
+    job->done = nullptr;
+  }
+  jobs_.clear();
 }
 
 void JobRunner::abortAll() {

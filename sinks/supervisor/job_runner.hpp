@@ -8,6 +8,8 @@
 //  - Signals are sent only while the group leader is unreaped (running or a zombie), so its pid
 //    and thus the group id cannot have been reused by an unrelated process.
 //  - When the leader exits, whatever it left running in its group is SIGKILLed before reaping.
+//  - Jobs are started by spawnJob() with a parent-death signal: a daemon killed with SIGKILL
+//    takes its jobs' leaders with it.
 //  - Exit is detected through a pidfd (no SIGCHLD handler: the daemon owns signals). Nothing
 //    else in the process may reap these children (SIGCHLD must not be SIG_IGN).
 //  - `done` runs exactly once per started job, on the io_context thread, never inline — unless
@@ -67,12 +69,21 @@ class JobRunner {
   // Starts the job. Returns its pid, or -1 when it could not be started (`done` then reports
   // SpawnFailed, still asynchronously).
   pid_t start(const JobSpec& spec, Callback done);
+  // Watches `pid`, a job a previous image of this process started before a reload (execve
+  // keeps the pid and its children), with `left` of its timeout. False when it is not an
+  // unreaped child of this process.
+  bool adopt(pid_t pid, Duration left, Duration kill_grace, Callback done);
   // SIGKILLs every running job's group; each reports Aborted once its leader is reaped.
   void abortAll();
+  // Reload: stops watching every job without ending it or calling back, so that the next
+  // image of this process can adopt() them.
+  void detachAll();
   std::size_t running() const { return jobs_.size(); }
 
  private:
   struct Job;
+  bool track(pid_t pid, Duration timeout, Duration kill_grace,
+             std::chrono::steady_clock::time_point started, Callback done);
   void watch(const std::shared_ptr<Job>& job);
   void reap(const std::shared_ptr<Job>& job);
   void onTimeout(const std::shared_ptr<Job>& job);

@@ -1,6 +1,7 @@
 #include "sinks/supervisor/supervisor_sink.hpp"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
@@ -12,6 +13,7 @@
 #include <utility>
 
 #include "daemon/metrics.hpp"
+#include "sinks/supervisor/job_marker.hpp"
 
 namespace sluice::sinks::supervisor {
 namespace {
@@ -97,10 +99,11 @@ SupervisorSink::SupervisorSink(SinkContext& ctx, std::string name, SupervisorCon
       name_(std::move(name)),
       config_(std::move(config)),
       policy_(policy),
-      running_(ctx.metrics.gauge("sluice_supervisor_jobs_running", "Supervisor jobs running now",
+      running_gauge_(ctx.metrics.gauge("sluice_supervisor_jobs_running", "Supervisor jobs running now",
                                  {{"sink", name_}})),
       // Absolute, because the paths are handed to jobs whose cwd is their own folder.
       jobs_dir_(fs::absolute(ctx.state_dir) / "jobs" / safeName(name_)),
+      clock_(ctx.clock),
       slots_(policy.concurrency),
       runner_(ctx.io) {
   if (!log_) throw std::runtime_error("sink " + name_ + ": no logger");
@@ -115,7 +118,39 @@ SupervisorSink::SupervisorSink(SinkContext& ctx, std::string name, SupervisorCon
   }
   std::sort(found.begin(), found.end());
   for (auto& f : found) finished_.push_back(std::move(f.second));
+  recover();
   prune();
+}
+
+void SupervisorSink::recover() {
+  for (auto it = finished_.begin(); it != finished_.end();) {
+    const fs::path dir = jobs_dir_ / *it;
+    auto m = readMarker(dir);
+    if (!m) {
+      ++it;
+      continue;
+    }
+    const std::string id = m->event_id;
+    if (m->daemon_pid == ::getpid() && !running_.count(id)) {
+      Duration left = policy_.timeout - Duration(clock_.nowMs() - m->started_ms);
+      auto slot = slots_.acquire();
+      Running r{*it, 0, {}, slot ? std::make_shared<SlotPool::Lease>(std::move(*slot)) : nullptr, {}};
+      if (runner_.adopt(m->pid, left, config_.kill_grace,
+                        [this, id](JobOutcome o) { jobEnded(id, o); })) {
+        log_->info("{}: job {} (event {}, pid {}) goes on after the reload", name_, *it, id, m->pid);
+        running_.emplace(id, std::move(r));
+        it = finished_.erase(it);
+        continue;
+      }
+    }
+    int n = endLeftovers(m->pid, id, name_);
+    log_->warn("{}: job {} (event {}) belonged to an earlier sluice process (pid {}); ended {} "
+               "processes it left running; the event is delivered again", name_, *it, id,
+               m->daemon_pid, n);
+    removeMarker(dir);
+    ++it;
+  }
+  running_gauge_.set(static_cast<double>(runner_.running()));
 }
 
 void SupervisorSink::deliver(const Event& ev, const DeliveryInfo& info, DeliveryCallback done) {
@@ -123,6 +158,26 @@ void SupervisorSink::deliver(const Event& ev, const DeliveryInfo& info, Delivery
     boost::asio::post(io_, [done = std::move(done), r = std::move(r)]() mutable { done(r); });
   };
   if (aborted_) return reply(Retry{std::nullopt, "aborted at shutdown"});
+  if (auto it = running_.find(ev.id); it != running_.end()) {
+    // The same event again while its job runs (a lease that expired, a reload): never a
+    // second job. A job handed over by a reload takes this delivery as its own.
+    Running& r = it->second;
+    if (r.result) {
+      auto result = std::move(*r.result);
+      running_.erase(it);
+      return reply(std::move(result));
+    }
+    if (!r.done) {
+      log_->info("{}: event {}: attached to its job {}, which is still running", name_, ev.id,
+                 r.folder);
+      r.done = std::move(done);
+      r.attempt = info.attempt;
+      return;
+    }
+    log_->warn("{}: job {} of event {} is still running; not starting it twice", name_, r.folder,
+               ev.id);
+    return reply(Retry{std::nullopt, "the job for this event is still running"});
+  }
   auto lease = slots_.acquire();
   if (!lease) {
     log_->warn("{}: no free job slot for event {} ({} of {} in use)", name_, ev.id, slots_.inUse(),
@@ -131,12 +186,6 @@ void SupervisorSink::deliver(const Event& ev, const DeliveryInfo& info, Delivery
   }
   const std::string folder = safeName(ev.id) + "-" + std::to_string(info.attempt);
   const fs::path dir = jobs_dir_ / folder;
-  // A lease that expired while its job still runs makes the same delivery due again; starting
-  // it would wipe the running job's folder.
-  if (active_.count(folder)) {
-    log_->warn("{}: job {} is still running; not starting it twice", name_, folder);
-    return reply(Retry{std::nullopt, "the job for this event and attempt is still running"});
-  }
   std::string why;
   if (!prepareFolder(dir, folder, ev, &why)) {
     retire(folder);  // whatever part of it exists still counts towards keep_jobs
@@ -181,24 +230,55 @@ void SupervisorSink::deliver(const Event& ev, const DeliveryInfo& info, Delivery
     spec.env.push_back(k + "=" + v);
   }
 
-  auto slot = std::make_shared<SlotPool::Lease>(std::move(*lease));
-  active_.insert(folder);
-  pid_t pid = runner_.start(spec, [this, slot, folder, id = ev.id, attempt = info.attempt,
-                                   done = std::move(done)](JobOutcome o) mutable {
-    active_.erase(folder);
-    DeliveryResult r = classify(o, jobs_dir_ / folder);
-    retire(folder);
-    report(folder, id, attempt, o, r);
-    slot.reset();  // before `done`: the dispatcher may deliver again from inside it
-    done(std::move(r));
-  });
-  if (pid > 0) log_->debug("{}: job {} started (event {}, pid {})", name_, folder, ev.id, pid);
-  running_.set(static_cast<double>(runner_.running()));
+  running_.emplace(ev.id, Running{folder, info.attempt, std::move(done),
+                                  std::make_shared<SlotPool::Lease>(std::move(*lease)), {}});
+  const std::int64_t started_ms = clock_.nowMs();
+  pid_t pid = runner_.start(spec, [this, id = ev.id](JobOutcome o) { jobEnded(id, o); });
+  if (pid > 0) {
+    log_->debug("{}: job {} started (event {}, pid {})", name_, folder, ev.id, pid);
+    if (!writeMarker(dir, {pid, ::getpid(), ev.id, started_ms}))
+      log_->warn("{}: job {}: cannot write its {}; a crash or reload would not find it", name_,
+                 folder, kMarkerFile);
+  }
+  running_gauge_.set(static_cast<double>(runner_.running()));
+}
+
+void SupervisorSink::jobEnded(const std::string& id, const JobOutcome& o) {
+  auto it = running_.find(id);
+  if (it == running_.end()) return;  // cannot happen: every job has its entry
+  Running& run = it->second;
+  DeliveryResult r = classify(o, jobs_dir_ / run.folder);
+  retire(run.folder);
+  report(run.folder, id, run.attempt, o, r);
+  run.slot.reset();  // before `done`: the dispatcher may deliver again from inside it
+  if (!run.done) {   // adopted, its redelivery not here yet: it takes this result
+    run.result = std::move(r);
+    return;
+  }
+  auto done = std::move(run.done);
+  running_.erase(it);
+  done(std::move(r));
 }
 
 void SupervisorSink::abort() {
   aborted_ = true;
   runner_.abortAll();
+}
+
+bool SupervisorSink::handOver() {
+  aborted_ = true;  // nothing new starts in this image
+  std::size_t n = 0;
+  for (auto& [id, run] : running_) {
+    if (!run.done) continue;
+    ++n;
+    boost::asio::post(io_, [done = std::move(run.done)] {
+      done(Retry{std::nullopt, "handed over to the reloaded process"});
+    });
+  }
+  runner_.detachAll();  // the jobs run on; their job.json tells the next image about them
+  running_.clear();
+  log_->info("{}: {} running jobs handed over to the reloaded process", name_, n);
+  return true;
 }
 
 bool SupervisorSink::prepareFolder(const fs::path& dir, const std::string& folder, const Event& ev,
@@ -263,6 +343,7 @@ void SupervisorSink::retire(const std::string& folder) {
   // Outputs are not uploaded yet (a later issue); inputs are never needed after the job.
   fs::remove_all(dir / "input", ec);
   fs::remove_all(dir / "output", ec);
+  removeMarker(dir);
   finished_.push_back(folder);
   prune();
 }
@@ -273,7 +354,7 @@ void SupervisorSink::report(const std::string& folder, const std::string& event_
       .counter("sluice_supervisor_jobs_total", "Supervisor jobs that ended, by how",
                {{"sink", name_}, {"outcome", outcomeLabel(o.kind)}})
       .inc();
-  running_.set(static_cast<double>(runner_.running()));
+  running_gauge_.set(static_cast<double>(runner_.running()));
   if (std::holds_alternative<Done>(result))
     log_->debug("{}: job {} done (event {}, attempt {}, {} ms)", name_, folder, event_id, attempt,
                 o.elapsed.count());

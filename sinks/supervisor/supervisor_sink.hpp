@@ -12,11 +12,17 @@
 //    called, so the dispatcher may start the next delivery from inside the callback.
 //  - When a job ends its input/ and output/ are removed; the logs and event.json stay, and at
 //    most keep_jobs finished folders are kept per sink (oldest removed first).
+//  - At most one job per event id runs (a redelivery while it runs is retried later, never
+//    started twice). A running job's folder holds job.json (job_marker.hpp): a reload hands
+//    running jobs over to the next process image, which adopts them and attaches their
+//    redelivery; a start after a crash ends what the dead daemon's jobs left running.
 //  - All calls on the io_context thread; deliver() never throws and never answers inline.
 //    Folder preparation and clean-up are blocking file-system calls on that thread.
 #include <deque>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -38,8 +44,20 @@ class SupervisorSink final : public Sink {
 
   void deliver(const Event& ev, const DeliveryInfo& info, DeliveryCallback done) override;
   void abort() override;
+  bool handOver() override;
 
  private:
+  struct Running {
+    std::string folder;
+    int attempt = 0;
+    DeliveryCallback done;                  // empty: adopted, its redelivery not here yet
+    std::shared_ptr<SlotPool::Lease> slot;  // null when adopted beyond the slots
+    std::optional<DeliveryResult> result;   // adopted and ended before its redelivery came
+  };
+  // Adopts the jobs a previous image of this process handed over; ends what jobs of a crashed
+  // daemon left behind.
+  void recover();
+  void jobEnded(const std::string& event_id, const JobOutcome& o);
   bool prepareFolder(const std::filesystem::path& dir, const std::string& folder, const Event& ev,
                      std::string* why);
   DeliveryResult classify(const JobOutcome& o, const std::filesystem::path& dir) const;
@@ -55,10 +73,11 @@ class SupervisorSink final : public Sink {
   std::string name_;
   SupervisorConfig config_;
   DeliveryPolicy policy_;
-  Gauge& running_;
+  Gauge& running_gauge_;
   std::filesystem::path jobs_dir_;    // absolute
   std::deque<std::string> finished_;  // finished job folder names, oldest first
-  std::set<std::string> active_;      // folders of running jobs
+  std::map<std::string, Running> running_;  // by event id
+  const Clock& clock_;
   bool aborted_ = false;
   SlotPool slots_;
   JobRunner runner_;  // declared last: destroyed first, while the leases' pool still exists

@@ -136,6 +136,7 @@ TEST_F(DispatcherFixture, RetriesThenSucceeds) {
 }
 
 TEST_F(DispatcherFixture, RetryAfterIsHonoured) {
+  policy.backoff = {Duration(1), Duration(1000), 2.0, false};  // Retry-After is capped at max
   sink.script = {Retry{Duration(300), "HTTP 429"}};
   add(1);
   begin();

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
@@ -357,11 +359,78 @@ TEST_F(SupervisorSinkTest, SameDeliveryTwiceDoesNotDisturbTheRunningJob) {
   sink->deliver(makeEvent("twice"), DeliveryInfo{"jobs", 1, 1, 0},
                 [&](DeliveryResult r) { first = r; });
   ASSERT_TRUE(waitUntil([&] { return fs::exists(jobDir("twice-1") / "started"); }));
-  EXPECT_EQ(reasonOf(deliver(*sink, makeEvent("twice"))),
-            "the job for this event and attempt is still running");
+  EXPECT_EQ(reasonOf(deliver(*sink, makeEvent("twice"))), "the job for this event is still running");
+  // A re-lease counts the next attempt: the guard keys on the event, not on id + attempt.
+  EXPECT_EQ(reasonOf(deliver(*sink, makeEvent("twice"), 2)), "the job for this event is still running");
+  EXPECT_FALSE(fs::exists(jobDir("twice-2")));
   EXPECT_TRUE(fs::exists(jobDir("twice-1") / "started"));
   sink->abort();
   ASSERT_TRUE(waitUntil([&] { return first.has_value(); }));
+}
+
+TEST_F(SupervisorSinkTest, JobLogsAndMarkerAreNotReadableByOthers) {
+  auto cmd = script("hang.sh", "echo started\nexec sleep 1000\n");
+  auto sink = makeSink("[\"" + cmd.string() + "\"]", "timeout: 1h\n");
+  std::optional<DeliveryResult> r;
+  sink->deliver(makeEvent("perm"), DeliveryInfo{"jobs", 1, 1, 0}, [&](DeliveryResult x) { r = x; });
+  ASSERT_TRUE(waitUntil([&] { return fs::exists(jobDir("perm-1") / "job.json"); }));
+  for (auto* f : {"stdout.log", "stderr.log", "job.json"}) {
+    auto perms = fs::status(jobDir("perm-1") / f).permissions();
+    EXPECT_EQ(perms & (fs::perms::group_all | fs::perms::others_all), fs::perms::none) << f;
+  }
+  sink->abort();
+  ASSERT_TRUE(waitUntil([&] { return r.has_value(); }));
+}
+
+TEST_F(SupervisorSinkTest, ReloadHandsRunningJobsOverAndTheNextImageAdoptsThem) {
+  auto cmd = script("wait.sh", "echo started > started\nwhile [ ! -e go ]; do sleep 0.05; done\n");
+  auto sink = makeSink("[\"" + cmd.string() + "\"]", "timeout: 1h\n");
+  std::optional<DeliveryResult> first;
+  sink->deliver(makeEvent("long"), DeliveryInfo{"jobs", 1, 1, 0}, [&](DeliveryResult x) { first = x; });
+  ASSERT_TRUE(waitUntil([&] { return fs::exists(jobDir("long-1") / "started"); }));
+  pid_t pid = nlohmann::json::parse(readFile(jobDir("long-1") / "job.json")).at("pid").get<pid_t>();
+  EXPECT_TRUE(sink->handOver());
+  ASSERT_TRUE(waitUntil([&] { return first.has_value(); }));
+  EXPECT_EQ(reasonOf(*first), "handed over to the reloaded process");
+  sink.reset();  // the old image's sink goes; the job must not
+  EXPECT_FALSE(processGone(pid));
+  // The next image (same pid, as after execve) adopts it; the redelivery attaches to it.
+  auto next = makeSink("[\"" + cmd.string() + "\"]", "timeout: 1h\n");
+  EXPECT_NE(log_text_.str().find("goes on after the reload"), std::string::npos) << log_text_.str();
+  std::optional<DeliveryResult> second;
+  next->deliver(makeEvent("long"), DeliveryInfo{"jobs", 1, 1, 0}, [&](DeliveryResult x) { second = x; });
+  EXPECT_FALSE(fs::exists(jobDir("long-1") / "go"));
+  std::ofstream(jobDir("long-1") / "go") << "";
+  ASSERT_TRUE(waitUntil([&] { return second.has_value(); }));
+  EXPECT_TRUE(std::holds_alternative<Done>(*second)) << describe(*second);
+  EXPECT_TRUE(processGone(pid));
+  EXPECT_FALSE(fs::exists(jobDir("long-1") / "job.json"));
+}
+
+TEST_F(SupervisorSinkTest, StartAfterACrashEndsWhatTheDeadDaemonsJobsLeft) {
+  // A job group of a daemon that died: its leader's marker names another daemon pid.
+  auto dir = tmp_.path() / "state/jobs/jobs/crashed-1";
+  fs::create_directories(dir);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    char* argv[] = {const_cast<char*>("/bin/sleep"), const_cast<char*>("1000"), nullptr};
+    char* envp[] = {const_cast<char*>("SLUICE_EVENT_ID=crashed"), const_cast<char*>("SLUICE_SINK=jobs"), nullptr};
+    ::execve("/bin/sleep", argv, envp);
+    ::_exit(127);
+  }
+  ASSERT_GT(pid, 0);
+  ASSERT_TRUE(waitUntil([&] {
+    auto env = readFile("/proc/" + std::to_string(pid) + "/environ");
+    return env.find("SLUICE_SINK=jobs") != std::string::npos;
+  }));
+  std::ofstream(dir / "job.json") << nlohmann::json{{"pid", pid}, {"daemon_pid", 1},
+                                                     {"event_id", "crashed"}, {"started_ms", 0}}.dump();
+  auto sink = makeSink("[/bin/true]");
+  EXPECT_TRUE(waitUntil([&] { return processGone(pid); }, 5s));
+  ::waitpid(pid, nullptr, 0);
+  EXPECT_FALSE(fs::exists(dir / "job.json"));
+  EXPECT_NE(log_text_.str().find("ended 1 processes"), std::string::npos) << log_text_.str();
 }
 
 TEST_F(SupervisorSinkTest, DestroyingTheSinkKillsItsJobsWithoutCallingBack) {
