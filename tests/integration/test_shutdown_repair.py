@@ -4,6 +4,7 @@ renamed are named and can be moved, and `sluice queue` tells when nothing matche
 
 Run: SLUICE_BIN=build/sluice python3 -m unittest -v tests.integration.test_shutdown_repair
 """
+import os
 import signal
 import unittest
 
@@ -121,3 +122,52 @@ class QueueCliTest(SluiceTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class JobsAcrossReloadAndCrashTest(SluiceTestCase):
+    def job_config(self, script_body):
+        job = self.tmp / "job.sh"
+        job.write_text("#!/bin/sh\n" + script_body)
+        job.chmod(0o755)
+        cfg, port = self.config(delivery={"shutdown_grace": "1s"})
+        cfg["sinks"] = [{"name": "jobs", "type": "supervisor", "command": [str(job)],
+                         "env": {"MARK": str(self.tmp)}, "timeout": "5m"}]
+        cfg["routes"][0]["to"] = ["jobs"]
+        return cfg, port
+
+    def test_reload_does_not_kill_a_running_job_nor_run_it_twice(self):
+        cfg, port = self.job_config(
+            'echo "$SLUICE_EVENT_ID $$" >> "$MARK/runs"\n'
+            'while [ ! -e "$MARK/go" ]; do sleep 0.05; done\n')
+        s = self.sluice(cfg, port).start()
+        write_file(self.path("big.h5"), b"x")
+        runs = self.tmp / "runs"
+        wait_until(runs.exists, 30, "the job to start")
+        s.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: s.log_text().count(" running: ") >= 2, 30, "the reloaded process")
+        self.assertIn("goes on after the reload", s.log_text())
+        (self.tmp / "go").write_text("")
+        wait_until(lambda: s.queue_json("stats")["sinks"].get("jobs", {}).get("pending", 1) == 0,
+                   30, "the delivery to be settled")
+        lines = runs.read_text().splitlines()
+        self.assertEqual(len(lines), 1, lines)  # ran once, across the reload
+        self.assertEqual(s.queue_json("stats")["sinks"]["jobs"]["dead"], 0)
+
+    def test_a_job_does_not_outlive_a_daemon_killed_with_sigkill(self):
+        cfg, port = self.job_config('echo $$ > "$MARK/job.pid"\nexec sleep 1000\n')
+        s = self.sluice(cfg, port).start()
+        write_file(self.path("a"), b"x")
+        pid_file = self.tmp / "job.pid"
+        wait_until(lambda: pid_file.exists() and pid_file.read_text().endswith("\n"), 30,
+                   "the job to start")
+        pid = int(pid_file.read_text())
+        s.kill()
+
+        def gone():
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            with open(f"/proc/{pid}/stat") as f:  # a zombie waiting for init counts as gone
+                return f.read().rpartition(")")[2].split()[0] == "Z"
+        wait_until(gone, 10, "the job to end with its daemon")
