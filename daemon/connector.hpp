@@ -30,6 +30,7 @@ namespace sluice {
 
 class Metrics;
 class Health;
+class HttpClient;
 
 // A source's resumable listing state (inotify: files known; S3 scan: keys and etags).
 struct IndexUpdate {
@@ -83,6 +84,9 @@ struct ConnectorContext {
   // The queue forgets an event id this long after it was seen (config `dedup_horizon`), so
   // per-change state a connector keeps only to make ids distinct may be pruned after it.
   Duration dedup_horizon{7LL * 86'400'000};
+  // The process's one HTTP client (streams, listings, object reads), on `io`. Set by the
+  // runtime; null only in tests of connectors that make no requests.
+  HttpClient* http = nullptr;
 };
 
 class Connector {

@@ -14,12 +14,17 @@
 #include "daemon/http_client.hpp"
 
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <map>
 #include <mutex>
 
@@ -60,6 +65,14 @@ struct HttpClient::Impl {
     std::function<void(HttpResponse)> done;
     Clock::time_point started;
     char errbuf[CURL_ERROR_SIZE] = {};
+    bool responded = false;  // on_response was called
+    bool paused = false;     // pause(): the next chunk pauses the transfer (curl keeps it)
+    FILE* upload = nullptr;
+    int download_fd = -1;
+    ~Transfer() {
+      if (upload) std::fclose(upload);
+      if (download_fd >= 0) ::close(download_fd);
+    }
   };
 
   struct Socket {
@@ -277,6 +290,19 @@ struct HttpClient::Impl {
     auto* t = static_cast<Transfer*>(userp);
     std::string_view line(data, size * n);
     while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+    if (line.empty()) {  // the end of a header block
+      long status = 0;
+      curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+      if (status >= 200 && !t->responded && t->req.on_response) {
+        t->responded = true;
+        try {
+          if (!t->req.on_response(status, t->resp.headers)) return 0;  // aborts the transfer
+        } catch (...) {
+          return 0;  // an exception must not unwind through libcurl's C frames
+        }
+      }
+      return size * n;
+    }
     if (line.starts_with("HTTP/")) {
       t->resp.headers.clear();  // a new header block (100 Continue, proxy CONNECT): keep the last
       return size * n;
@@ -297,6 +323,18 @@ struct HttpClient::Impl {
   static size_t onBody(char* data, size_t size, size_t n, void* userp) {
     auto* t = static_cast<Transfer*>(userp);
     const size_t len = size * n;
+    // A pause requested before the transfer reached its body (curl forgets an early
+    // curl_easy_pause when it sets the transfer up) takes effect here.
+    if (t->paused) return CURL_WRITEFUNC_PAUSE;
+    if (t->download_fd >= 0) {
+      for (size_t done = 0; done < len;) {
+        ssize_t w = ::write(t->download_fd, data + done, len - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return 0;  // disk full, I/O error: the transfer fails (CURLE_WRITE_ERROR)
+        done += static_cast<size_t>(w);
+      }
+      return len;
+    }
     if (t->req.on_body) {
       try {
         // Returning less than len makes curl fail the transfer with CURLE_WRITE_ERROR.
@@ -324,12 +362,44 @@ struct HttpClient::Impl {
       return id;
     }
     // Not started: report it like any other failure, through a posted `done`.
-    t->resp.curl_code = t->easy ? CURLE_FAILED_INIT : CURLE_OUT_OF_MEMORY;
-    t->resp.error = mc != CURLM_OK ? curl_multi_strerror(mc) : "cannot set up the transfer";
+    if (t->resp.curl_code == 0) {  // openFiles() says why itself
+      t->resp.curl_code = t->easy ? CURLE_FAILED_INIT : CURLE_OUT_OF_MEMORY;
+      t->resp.error = mc != CURLM_OK ? curl_multi_strerror(mc) : "cannot set up the transfer";
+    }
     if (t->easy) curl_easy_cleanup(t->easy);
     curl_slist_free_all(t->headers);
     postDone(*t);
     return t->id;
+  }
+
+  static size_t onRead(char* buf, size_t size, size_t n, void* userp) {
+    auto* t = static_cast<Transfer*>(userp);
+    size_t got = std::fread(buf, 1, size * n, t->upload);
+    return got == 0 && std::ferror(t->upload) ? CURL_READFUNC_ABORT : got;
+  }
+
+  // Opens the files of an upload / download; false (with the reason) when one cannot be.
+  static bool openFiles(Transfer& t, curl_off_t* upload_size) {
+    const HttpRequest& r = t.req;
+    if (!r.upload_file.empty()) {
+      t.upload = std::fopen(r.upload_file.c_str(), "rbe");
+      struct stat st {};
+      if (!t.upload || ::fstat(::fileno(t.upload), &st) != 0) {
+        t.resp.curl_code = CURLE_READ_ERROR;
+        t.resp.error = "cannot read " + r.upload_file + ": " + std::strerror(errno);
+        return false;
+      }
+      *upload_size = static_cast<curl_off_t>(st.st_size);
+    }
+    if (!r.download_file.empty()) {
+      t.download_fd = ::open(r.download_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      if (t.download_fd < 0) {
+        t.resp.curl_code = CURLE_WRITE_ERROR;
+        t.resp.error = "cannot write " + r.download_file + ": " + std::strerror(errno);
+        return false;
+      }
+    }
+    return true;
   }
 
   bool configure(Transfer& t) {
@@ -372,7 +442,27 @@ struct HttpClient::Impl {
       set(CURLOPT_PASSWORD, r.basic_auth->second.c_str());
     }
 
-    if (r.method == "GET") {
+    if (!r.client_cert.empty()) set(CURLOPT_SSLCERT, r.client_cert.c_str());
+    if (!r.client_key.empty()) set(CURLOPT_SSLKEY, r.client_key.c_str());
+    if (r.idle_timeout.count() > 0) {
+      set(CURLOPT_LOW_SPEED_LIMIT, 1L);
+      set(CURLOPT_LOW_SPEED_TIME, std::max(1L, static_cast<long>(r.idle_timeout.count() / 1000)));
+    }
+
+    curl_off_t size = 0;
+    if (!openFiles(t, &size)) return false;
+    if (!r.upload_file.empty()) {
+      set(CURLOPT_READFUNCTION, &Impl::onRead);
+      set(CURLOPT_READDATA, static_cast<void*>(&t));
+      if (r.method == "PUT") {
+        set(CURLOPT_UPLOAD, 1L);
+        set(CURLOPT_INFILESIZE_LARGE, size);
+      } else {
+        set(CURLOPT_POST, 1L);
+        set(CURLOPT_POSTFIELDSIZE_LARGE, size);
+        if (r.method != "POST") set(CURLOPT_CUSTOMREQUEST, r.method.c_str());
+      }
+    } else if (r.method == "GET") {
       set(CURLOPT_HTTPGET, 1L);
     } else if (r.method == "HEAD") {
       set(CURLOPT_NOBODY, 1L);
@@ -404,6 +494,16 @@ struct HttpClient::Impl {
     }
     set(CURLOPT_HTTPHEADER, t.headers);
     return ok;
+  }
+
+  void pause(std::uint64_t id, bool paused) {
+    auto it = transfers.find(id);
+    if (it == transfers.end()) return;
+    it->second->paused = paused;
+    // Resuming may hand buffered data to on_body at once, from inside this call.
+    ++in_curl;
+    curl_easy_pause(it->second->easy, paused ? CURLPAUSE_RECV : CURLPAUSE_CONT);
+    --in_curl;
   }
 
   void cancel(std::uint64_t id) {
@@ -439,6 +539,10 @@ std::uint64_t HttpClient::send(HttpRequest req, std::function<void(HttpResponse)
 }
 
 void HttpClient::cancel(std::uint64_t id) { impl_->cancel(id); }
+
+void HttpClient::pause(std::uint64_t id) { impl_->pause(id, true); }
+
+void HttpClient::resume(std::uint64_t id) { impl_->pause(id, false); }
 
 void HttpClient::cancelAll() {
   std::vector<std::uint64_t> ids;

@@ -39,7 +39,22 @@ struct HttpRequest {
   // Streaming: when set, body chunks are passed here instead of being collected; return false
   // to abort the transfer.
   std::function<bool(std::string_view chunk)> on_body;
+  // Called once with the status and headers of the final response (not of a 100 Continue),
+  // before the first body chunk: a stream tells a 401 from data. Return false to abort.
+  std::function<bool(long status, const HttpHeaders& headers)> on_response;
+  // Long-lived streams: fail with a timeout (CURLE_OPERATION_TIMEDOUT) when nothing arrives
+  // for this long (whole seconds; 0: off). A paused transfer is not idle.
+  std::chrono::milliseconds idle_timeout{0};
   std::size_t max_response_body = 1 << 20;             // collected bytes kept, rest discarded
+  // Large objects: the request body is read from this file instead of `body` (PUT uploads,
+  // POST otherwise), and the response body is written to `download_file` (created 0600,
+  // truncated) instead of being collected. A file that cannot be opened fails the transfer
+  // (curl_code CURLE_READ_ERROR / CURLE_WRITE_ERROR, the reason in `error`).
+  std::string upload_file;
+  std::string download_file;
+  // TLS client authentication (X.509; a grid proxy holds both in one file: name it twice).
+  std::string client_cert;
+  std::string client_key;
 };
 
 struct HttpResponse {
@@ -63,6 +78,10 @@ class HttpClient {
   // Starts a transfer. `done` is called exactly once (also when cancelled), never inline.
   std::uint64_t send(HttpRequest req, std::function<void(HttpResponse)> done);
   void cancel(std::uint64_t id);
+  // Backpressure for streams: stop reading `id`'s response (the server's sends then block in
+  // TCP flow control) until resume(). Nothing is lost and the transfer is not aborted.
+  void pause(std::uint64_t id);
+  void resume(std::uint64_t id);
   void cancelAll();
   std::size_t inFlight() const;
 

@@ -116,7 +116,8 @@ void Runtime::build(bool daemon) {
       });
   for (auto& spec : cfg_.sources) {
     p.connector_contexts.push_back(std::make_unique<ConnectorContext>(
-        ConnectorContext{p.io, *p.intake, p.metrics, p.health, clock_, log_, cfg_.dedup_horizon}));
+        ConnectorContext{p.io, *p.intake, p.metrics, p.health, clock_, log_, cfg_.dedup_horizon,
+                         p.http.get()}));
     p.connectors.push_back(spec->create(*p.connector_contexts.back()));
   }
   std::vector<std::string> sink_names;
