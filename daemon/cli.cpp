@@ -23,6 +23,8 @@ constexpr int kInvalid = 2;
 
 std::unique_ptr<Config> loadOrReport(const std::string& file) {
   auto r = loadConfig(file);
+  // Warnings (a secret file readable by others) never stop anything, but are always said.
+  for (auto& w : r.warnings) std::fprintf(stderr, "%s: warning: %s\n", file.c_str(), w.str().c_str());
   if (!r.config) {
     std::fprintf(stderr, "%s: %zu error%s\n", file.c_str(), r.errors.size(),
                  r.errors.size() == 1 ? "" : "s");

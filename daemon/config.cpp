@@ -1,13 +1,21 @@
 #include "daemon/config.hpp"
 
-#include <fstream>
+#include <map>
 #include <set>
-#include <sstream>
 
 #include "daemon/registry.hpp"
 
 namespace sluice {
 namespace {
+
+// Far above any real config; only stops `-c /dev/zero`-like mistakes from eating memory.
+constexpr std::size_t kMaxConfigFile = 16 * 1024 * 1024;
+
+// Where a list entry was: its key path and line, for errors that concern the entry as a whole.
+struct EntryAt {
+  std::string path;
+  int line = 0;
+};
 
 std::string joined(const std::vector<std::string>& v) {
   std::string out;
@@ -62,7 +70,8 @@ void forEachPlugin(YAML::Node list, const std::string& what, ConfigErrors& error
   }
 }
 
-void parseRoutes(MapReader& top, Config& cfg, ConfigErrors& errors) {
+void parseRoutes(MapReader& top, Config& cfg, ConfigErrors& errors,
+                 const std::map<std::string, EntryAt>& source_at) {
   auto list = top.node("routes");
   if (!list.IsDefined() || list.IsNull()) {
     if (!cfg.sources.empty()) top.error("routes", "is required: no route sends events anywhere");
@@ -92,21 +101,36 @@ void parseRoutes(MapReader& top, Config& cfg, ConfigErrors& errors) {
     m.finish();
     cfg.routes.push_back(std::move(r));
   }
-  for (auto& s : cfg.sources)
-    if (!routed.count(s->name))
+  for (auto& s : cfg.sources) {
+    if (routed.count(s->name)) continue;
+    auto at = source_at.find(s->name);
+    if (at != source_at.end())
+      errors.add(at->second.path, at->second.line,
+                 "source \"" + s->name + "\" is not named by any route");
+    else
       top.error("sources", "source \"" + s->name + "\" is not named by any route");
+  }
 }
 
-LoadResult parseNode(const YAML::Node& root, const std::string& origin) {
-  ConfigErrors errors;
+LoadResult parseNode(const YAML::Node& root, const std::string& origin,
+                     const std::filesystem::path& base_dir) {
+  ConfigErrors errors(base_dir);
   auto cfg = std::make_unique<Config>();
   cfg->file = origin;
   MapReader top(root, "", errors);
   if (!root.IsMap()) {
     errors.add("", lineOf(root), "the config must be a YAML mapping");
-    return {nullptr, errors.list()};
+    return {nullptr, errors.list(), errors.warnings()};
   }
-  cfg->state_dir = top.string("state_dir", "./state");
+  if (auto dir = top.pathValue("state_dir")) {
+    cfg->state_dir = *dir;
+    if (dir->empty()) top.error("state_dir", "must not be empty");
+  } else {
+    // Written nowhere in the file, the default keeps its meaning: `state` in the directory
+    // sluice starts in (/var/lib/sluice for the shipped systemd unit).
+    std::error_code ec;
+    cfg->state_dir = std::filesystem::absolute("state", ec);
+  }
   {
     auto log = top.map("log");
     cfg->log.level = log.choice("level", {"trace", "debug", "info", "warn", "error"}, "info");
@@ -131,6 +155,7 @@ LoadResult parseNode(const YAML::Node& root, const std::string& origin) {
     cfg->queue_max_size = q.size("max_size", 0);
     q.finish();
   }
+  std::map<std::string, EntryAt> source_at;
   forEachPlugin(top.node("sources"), "sources", errors,
                 [&](MapReader& m, const std::string& name, const std::string& type) {
                   auto parser = findConnector(type);
@@ -142,6 +167,7 @@ LoadResult parseNode(const YAML::Node& root, const std::string& origin) {
                   auto spec = parser(m);
                   spec->name = name;
                   spec->type = type;
+                  source_at.emplace(name, EntryAt{m.path(), m.line()});
                   cfg->sources.push_back(std::move(spec));
                 });
   forEachPlugin(top.node("sinks"), "sinks", errors,
@@ -160,11 +186,11 @@ LoadResult parseNode(const YAML::Node& root, const std::string& origin) {
                   spec->policy = policy;
                   cfg->sinks.push_back(std::move(spec));
                 });
-  parseRoutes(top, *cfg, errors);
+  parseRoutes(top, *cfg, errors, source_at);
   top.finish();
   cfg->secrets = errors.secrets();
-  if (!errors.empty()) return {nullptr, errors.list()};
-  return {std::move(cfg), {}};
+  if (!errors.empty()) return {nullptr, errors.list(), errors.warnings()};
+  return {std::move(cfg), {}, errors.warnings()};
 }
 
 }  // namespace
@@ -176,20 +202,22 @@ bool validName(const std::string& name) {
   return true;
 }
 
-LoadResult parseConfig(const std::string& yaml, const std::string& origin) {
+LoadResult parseConfig(const std::string& yaml, const std::string& origin,
+                       const std::filesystem::path& base_dir) {
   try {
-    return parseNode(YAML::Load(yaml), origin);
+    return parseNode(YAML::Load(yaml), origin, base_dir);
   } catch (const YAML::Exception& e) {
-    return {nullptr, {{"", e.mark.line >= 0 ? e.mark.line + 1 : 0, "YAML syntax: " + e.msg}}};
+    return {nullptr, {{"", e.mark.line >= 0 ? e.mark.line + 1 : 0, "YAML syntax: " + e.msg}}, {}};
   }
 }
 
 LoadResult loadConfig(const std::string& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return {nullptr, {{"", 0, "cannot read config file " + file}}};
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parseConfig(ss.str(), file);
+  std::string why;
+  auto text = readRegularFile(file, kMaxConfigFile, &why);
+  if (!text) return {nullptr, {{"", 0, "cannot read config file " + file + ": " + why}}, {}};
+  std::error_code ec;
+  auto dir = std::filesystem::absolute(file, ec).parent_path();
+  return parseConfig(*text, file, ec ? std::filesystem::path() : dir);
 }
 
 }  // namespace sluice

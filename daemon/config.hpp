@@ -1,7 +1,8 @@
 #pragma once
 // The whole configuration: parsed, validated, then used. Built only by loadConfig(), which
 // collects every error (key path + line) instead of stopping at the first; a Config exists only
-// when there were none. `sluice check` runs exactly this path.
+// when there were none. `sluice check` runs exactly this path. Every path in a Config is
+// absolute: relative ones in the file were resolved against the file's directory.
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -41,7 +42,7 @@ struct Route {
 
 struct Config {
   std::string file;
-  std::filesystem::path state_dir = "./state";
+  std::filesystem::path state_dir = "./state";  // absolute once loaded (default: ./state)
   LogConfig log;
   HttpConfig http;
   DeliveryPolicy delivery;
@@ -56,11 +57,18 @@ struct Config {
 struct LoadResult {
   std::unique_ptr<Config> config;  // null when there are errors
   std::vector<ConfigError> errors;
+  // Worth fixing but not fatal (e.g. a secret file others may read); filled whether or not
+  // there are errors. `sluice check` and `sluice run` print them.
+  std::vector<ConfigError> warnings;
 };
 
-// Reads and validates `file`. Never throws: I/O and YAML syntax errors are reported as errors.
+// Reads and validates `file`; relative paths in it resolve against its directory. Never throws:
+// I/O and YAML syntax errors are reported as errors.
 LoadResult loadConfig(const std::string& file);
-LoadResult parseConfig(const std::string& yaml, const std::string& origin);
+// The same for text that is no file (`origin` names it in messages): relative paths resolve
+// against `base_dir`, or the current directory when that is empty.
+LoadResult parseConfig(const std::string& yaml, const std::string& origin,
+                       const std::filesystem::path& base_dir = {});
 
 // True when `name` is a valid source/sink name: [a-z0-9_-]+
 bool validName(const std::string& name);

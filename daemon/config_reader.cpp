@@ -1,12 +1,88 @@
 #include "daemon/config_reader.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cctype>
+#include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
-#include <fstream>
+#include <cstring>
 #include <sstream>
 
 namespace sluice {
+namespace {
+
+// A secret is a token or a key; anything this large is the wrong file.
+constexpr std::size_t kMaxSecretFile = 64 * 1024;
+
+std::filesystem::path absoluteBase(const std::filesystem::path& base) {
+  std::error_code ec;
+  auto out = base.empty() ? std::filesystem::current_path(ec) : std::filesystem::absolute(base, ec);
+  return ec ? std::filesystem::path("/") : out;
+}
+
+std::string octalMode(unsigned mode) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04o", mode & 07777);
+  return buf;
+}
+
+}  // namespace
+
+ConfigErrors::ConfigErrors(const std::filesystem::path& base_dir)
+    : base_dir_(absoluteBase(base_dir)) {}
+
+void ConfigErrors::warn(std::string path, int line, std::string message) {
+  warnings_.push_back({std::move(path), line, std::move(message)});
+}
+
+std::optional<std::string> readRegularFile(const std::filesystem::path& file, std::size_t max_bytes,
+                                           std::string* why, unsigned* mode) {
+  auto fail = [&](std::string reason) -> std::optional<std::string> {
+    if (why) *why = std::move(reason);
+    return std::nullopt;
+  };
+  // O_NONBLOCK: opening a FIFO must not hang `sluice check`; it is rejected just below.
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) return fail(std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    int err = errno;
+    ::close(fd);
+    return fail(std::strerror(err));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return fail(S_ISDIR(st.st_mode) ? "is a directory" : "is not a regular file");
+  }
+  if (static_cast<std::uint64_t>(st.st_size) > max_bytes) {
+    ::close(fd);
+    return fail("is larger than " + std::to_string(max_bytes) + " bytes");
+  }
+  if (mode) *mode = static_cast<unsigned>(st.st_mode) & 07777;
+  std::string out;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      return fail(std::strerror(err));
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+    if (out.size() > max_bytes) {  // it grew while we read it
+      ::close(fd);
+      return fail("is larger than " + std::to_string(max_bytes) + " bytes");
+    }
+  }
+  ::close(fd);
+  return out;
+}
 
 std::string ConfigError::str() const {
   std::string s = path.empty() ? "(top level)" : path;
@@ -113,6 +189,40 @@ void MapReader::error(const std::string& key, const std::string& message) {
   }
   int l = node_.IsMap() && node_[key].IsDefined() ? lineOf(node_[key]) : line();
   errors_.add(childPath(key), l, message);
+}
+
+void MapReader::warning(const std::string& key, const std::string& message) {
+  if (key.empty()) {
+    errors_.warn(path_, line(), message);
+    return;
+  }
+  int l = node_.IsMap() && node_[key].IsDefined() ? lineOf(node_[key]) : line();
+  errors_.warn(childPath(key), l, message);
+}
+
+std::filesystem::path MapReader::resolvePath(const std::filesystem::path& p) const {
+  if (p.empty() || p.is_absolute()) return p;
+  auto out = baseDir();
+  // "./x" reads as "x"; ".." is kept (lexical folding would be wrong through a symlink).
+  for (auto& part : p)
+    if (part != ".") out /= part;
+  return out;
+}
+
+std::optional<std::filesystem::path> MapReader::pathValue(const std::string& key) {
+  auto v = scalar(key);
+  if (!v) return std::nullopt;
+  return resolvePath(*v);
+}
+
+std::filesystem::path MapReader::pathValue(const std::string& key,
+                                           const std::filesystem::path& fallback) {
+  auto v = pathValue(key);
+  return v ? *v : resolvePath(fallback);
+}
+
+std::filesystem::path MapReader::requiredPath(const std::string& key) {
+  return resolvePath(requiredString(key));
 }
 
 std::optional<std::string> MapReader::scalar(const std::string& key) {
@@ -276,18 +386,27 @@ std::optional<Secret> MapReader::secret(const std::string& key) {
   }
   used_.insert(key);
   if (!fileSet) return std::nullopt;
-  auto file = scalar(fileKey);
+  auto file = pathValue(fileKey);
   if (!file) return std::nullopt;
-  std::ifstream in(*file, std::ios::binary);
-  if (!in) {
-    error(fileKey, "cannot read secret file " + *file);
+  if (file->empty()) {
+    error(fileKey, "must not be empty");
     return std::nullopt;
   }
-  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  while (!content.empty() && (content.back() == '\n' || content.back() == '\r')) content.pop_back();
-  if (content.empty()) error(fileKey, "secret file " + *file + " is empty");
-  errors_.noteSecret(content);
-  return Secret(std::move(content));
+  std::string why;
+  unsigned mode = 0;
+  auto content = readRegularFile(*file, kMaxSecretFile, &why, &mode);
+  if (!content) {
+    error(fileKey, "cannot read secret file " + file->string() + ": " + why);
+    return std::nullopt;
+  }
+  if (mode & S_IROTH)
+    warning(fileKey, "secret file " + file->string() + " is readable by other users (mode " +
+                         octalMode(mode) + "); restrict it with chmod o-rwx");
+  while (!content->empty() && (content->back() == '\n' || content->back() == '\r'))
+    content->pop_back();
+  if (content->empty()) error(fileKey, "secret file " + file->string() + " is empty");
+  errors_.noteSecret(*content);
+  return Secret(std::move(*content));
 }
 
 MapReader MapReader::map(const std::string& key) {

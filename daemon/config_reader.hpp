@@ -5,8 +5,11 @@
 // Errors never throw: they are collected (key path + line) so `sluice check` can list them all.
 // `${ENV}` references are expanded in every string; secrets accept `<key>_file: PATH` instead.
 // Parsing does no I/O except reading `*_file` secrets and the environment.
+// Relative paths resolve against the config file's directory, never the process's current
+// directory (which differs between `make run`, systemd and `sluice check` from a shell).
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <set>
@@ -24,19 +27,37 @@ struct ConfigError {
   std::string str() const;
 };
 
+// What one parse collects and shares between every MapReader of it: errors, warnings, secret
+// values, and the directory relative paths resolve against.
 class ConfigErrors {
  public:
+  // `base_dir`: the config file's directory; empty means the current directory (a config that
+  // is no file, e.g. from a test). Made absolute here, once.
+  explicit ConfigErrors(const std::filesystem::path& base_dir = {});
+
   void add(std::string path, int line, std::string message);
   bool empty() const { return list_.empty(); }
   const std::vector<ConfigError>& list() const { return list_; }
+  // Something that works but should be fixed (a secret file others may read); never fatal.
+  void warn(std::string path, int line, std::string message);
+  const std::vector<ConfigError>& warnings() const { return warnings_; }
   // Every secret value read, so the logger can redact them wherever they would appear.
   void noteSecret(const std::string& value) { secrets_.push_back(value); }
   const std::vector<std::string>& secrets() const { return secrets_; }
+  const std::filesystem::path& baseDir() const { return base_dir_; }
 
  private:
   std::vector<ConfigError> list_;
+  std::vector<ConfigError> warnings_;
   std::vector<std::string> secrets_;
+  std::filesystem::path base_dir_;
 };
+
+// Reads a whole regular file of at most `max_bytes`. Never throws: on failure it returns
+// nullopt and sets `why` to the reason without the path ("is a directory", "No such file or
+// directory", ...). `mode` receives the file's permission bits when given.
+std::optional<std::string> readRegularFile(const std::filesystem::path& file, std::size_t max_bytes,
+                                           std::string* why, unsigned* mode = nullptr);
 
 // A secret value: never printed; `redacted()` is what logs and `sluice check` may show.
 class Secret {
@@ -68,6 +89,8 @@ class MapReader {
   ConfigErrors& errors() { return errors_; }
   // Records an error at this mapping's `key` (or the mapping itself when key is empty).
   void error(const std::string& key, const std::string& message);
+  // The same for a warning (see ConfigErrors::warn).
+  void warning(const std::string& key, const std::string& message);
 
   std::optional<std::string> string(const std::string& key);
   std::string string(const std::string& key, const std::string& fallback);
@@ -84,7 +107,18 @@ class MapReader {
   // A string or a list of strings; empty when absent.
   std::vector<std::string> stringList(const std::string& key);
   std::map<std::string, std::string> stringMap(const std::string& key);
-  // `key` inline (may be ${ENV}) or `key_file` (file contents, trailing newline stripped).
+  // A filesystem path; a relative one is resolved with resolvePath(). Absent: nullopt; an
+  // empty value stays empty so the caller can say it must not be.
+  std::optional<std::filesystem::path> pathValue(const std::string& key);
+  std::filesystem::path pathValue(const std::string& key, const std::filesystem::path& fallback);
+  // pathValue, with "is required" when absent (then an empty path).
+  std::filesystem::path requiredPath(const std::string& key);
+  // `p` made absolute against the config file's directory (unchanged when absolute or empty).
+  std::filesystem::path resolvePath(const std::filesystem::path& p) const;
+  // Where relative paths resolve: the config file's directory (absolute).
+  const std::filesystem::path& baseDir() const { return errors_.baseDir(); }
+  // `key` inline (may be ${ENV}) or `key_file` (file contents, trailing newline stripped; a
+  // relative path resolves like pathValue). A file others may read is a warning.
   std::optional<Secret> secret(const std::string& key);
   // A nested mapping; an absent key yields an empty mapping at that path.
   MapReader map(const std::string& key);

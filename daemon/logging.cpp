@@ -19,18 +19,10 @@ class LineSink final : public spdlog::sinks::base_sink<std::mutex> {
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(msg.time.time_since_epoch());
-    std::string text = redact(std::string(msg.payload.data(), msg.payload.size()), secrets_);
-    std::string level(spdlog::level::to_string_view(msg.level).data(),
-                      spdlog::level::to_string_view(msg.level).size());
-    std::string line;
-    if (json_) {
-      line = nlohmann::json{{"time", formatTime(ms.count())},
-                            {"level", level},
-                            {"msg", toUtf8Lossy(text)}}
-                 .dump() + "\n";
-    } else {
-      line = formatTime(ms.count()) + " " + level + " " + text + "\n";
-    }
+    auto level = spdlog::level::to_string_view(msg.level);
+    std::string line =
+        formatLogLine(json_, ms.count(), std::string_view(level.data(), level.size()),
+                      std::string_view(msg.payload.data(), msg.payload.size()), secrets_);
     ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
     (void)ignored;  // nowhere left to report a failing stderr
   }
@@ -41,7 +33,81 @@ class LineSink final : public spdlog::sinks::base_sink<std::mutex> {
   std::vector<std::string> secrets_;
 };
 
+// Length of the valid UTF-8 sequence at the start of `s` (2..4 bytes), or 0 when it is not one:
+// overlong forms, surrogates and code points above U+10FFFF are invalid (RFC 3629).
+std::size_t utf8SequenceLength(std::string_view s, char32_t* cp) {
+  auto b = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+  auto cont = [&](std::size_t i) { return i < s.size() && (b(i) & 0xC0) == 0x80; };
+  unsigned char c = b(0);
+  if (c >= 0xC2 && c <= 0xDF && cont(1)) {
+    *cp = (char32_t(c & 0x1F) << 6) | (b(1) & 0x3F);
+    return 2;
+  }
+  if (c >= 0xE0 && c <= 0xEF && cont(1) && cont(2)) {
+    char32_t v = (char32_t(c & 0x0F) << 12) | (char32_t(b(1) & 0x3F) << 6) | (b(2) & 0x3F);
+    if (v < 0x800 || (v >= 0xD800 && v <= 0xDFFF)) return 0;
+    *cp = v;
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4 && cont(1) && cont(2) && cont(3)) {
+    char32_t v = (char32_t(c & 0x07) << 18) | (char32_t(b(1) & 0x3F) << 12) |
+                 (char32_t(b(2) & 0x3F) << 6) | (b(3) & 0x3F);
+    if (v < 0x10000 || v > 0x10FFFF) return 0;
+    *cp = v;
+    return 4;
+  }
+  return 0;
+}
+
+void appendHex(std::string& out, const char* prefix, unsigned value, int digits) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += prefix;
+  for (int shift = 4 * (digits - 1); shift >= 0; shift -= 4) out += kHex[(value >> shift) & 15];
+}
+
 }  // namespace
+
+std::string escapeControl(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    auto c = static_cast<unsigned char>(text[i]);
+    char32_t cp = 0;
+    std::size_t n = c < 0x80 ? 1 : utf8SequenceLength(text.substr(i), &cp);
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x80 || n == 0) {  // other C0 controls, DEL, a byte of invalid UTF-8
+      appendHex(out, "\\x", c, 2);
+      n = 1;
+    } else if (cp <= 0x9F) {  // C1 controls: valid UTF-8, yet some terminals act on them
+      appendHex(out, "\\u", static_cast<unsigned>(cp), 4);
+    } else {
+      out.append(text.substr(i, n));
+    }
+    i += n;
+  }
+  return out;
+}
+
+std::string formatLogLine(bool json, std::int64_t time_ms, std::string_view level,
+                          std::string_view message, const std::vector<std::string>& secrets) {
+  std::string text = redact(std::string(message), secrets);
+  if (json) {
+    nlohmann::json record{
+        {"time", formatTime(time_ms)}, {"level", level}, {"msg", toUtf8Lossy(text)}};
+    return record.dump() + "\n";
+  }
+  return formatTime(time_ms) + " " + std::string(level) + " " + escapeControl(text) + "\n";
+}
 
 std::string redact(std::string line, const std::vector<std::string>& secrets) {
   for (auto& s : secrets) {

@@ -58,8 +58,9 @@ void parseCommand(MapReader& m, SupervisorConfig& c) {
   for (auto& arg : c.command)
     if (hasNul(arg)) m.error("command", "arguments must not contain NUL bytes");
 
+  // Relative commands resolve against the config file's folder, like every path of the config.
   std::error_code ec;
-  const auto cwd = fs::current_path(ec);
+  const auto cwd = m.baseDir().empty() ? fs::current_path(ec) : m.baseDir();  // empty: no file
   const char* search = std::getenv("PATH");
   std::string why;
   auto program = resolveProgram(c.command[0], ec ? std::string("/") : cwd.string(),

@@ -79,18 +79,21 @@ std::string percentEncodeHeaderValue(std::string_view value) {
   return out;
 }
 
-std::string hmacSha256Hex(std::string_view key, std::string_view data) {
+std::string hmacSha256(std::string_view key, std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
        reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &len);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 15];
-  }
-  return out;
+  return std::string(reinterpret_cast<const char*>(md), len);
+}
+
+std::string standardWebhookSignature(std::string_view key, std::string_view id,
+                                     std::int64_t timestamp_s, std::string_view body) {
+  std::string signed_content;
+  signed_content.reserve(id.size() + 24 + body.size());
+  signed_content.append(id).append(".").append(std::to_string(timestamp_s)).append(".");
+  signed_content.append(body);
+  return "v1," + base64Encode(hmacSha256(key, signed_content));
 }
 
 WebhookPayload buildPayload(const WebhookConfig& c, const Event& ev, const DeliveryInfo& info) {
@@ -169,12 +172,18 @@ void WebhookSink::deliver(const Event& ev, const DeliveryInfo& info, DeliveryCal
       case AuthKind::Basic:
         req.basic_auth = std::make_pair(config_.auth.username, config_.auth.password.reveal());
         break;
-      case AuthKind::Hmac:
-        // Over the exact bytes sent, so the receiver can verify before parsing.
+      case AuthKind::Hmac: {
+        // Over the exact bytes sent, so the receiver can verify before parsing; the id and a
+        // fresh timestamp are signed with them, so a captured request cannot be replayed
+        // beyond the receiver's tolerance window nor passed off as another event.
+        const std::int64_t now_s = shared_->clock.nowMs() / 1000;
+        req.headers.emplace_back("webhook-id", ev.id);
+        req.headers.emplace_back("webhook-timestamp", std::to_string(now_s));
         req.headers.emplace_back(
-            "X-Sluice-Signature-256",
-            "sha256=" + hmacSha256Hex(config_.auth.hmac_secret.reveal(), req.body));
+            "webhook-signature",
+            standardWebhookSignature(config_.auth.hmac_key.reveal(), ev.id, now_s, req.body));
         break;
+      }
     }
   } catch (const std::exception& e) {
     boost::asio::post(io_, [done = std::move(done), why = std::string(e.what())] {

@@ -9,6 +9,10 @@
 //  - abort() and the destructor cancel only this sink's transfers; their callbacks still run
 //    (Retry "aborted at shutdown"), and they hold no reference to the sink itself.
 //  - Secrets and request headers are never logged.
+//  - With an HMAC secret every attempt is signed as Standard Webhooks specifies, at send time:
+//    webhook-id (the event id, the same on every attempt), webhook-timestamp (the SinkContext
+//    clock, in seconds) and webhook-signature over "<id>.<timestamp>.<body>". Other headers
+//    (ce-* of binary mode, X-Sluice-*, configured ones) are not covered.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -32,9 +36,13 @@ WebhookPayload buildPayload(const WebhookConfig& c, const Event& ev, const Deliv
 // are percent-encoded in header values.
 std::string percentEncodeHeaderValue(std::string_view value);
 
-// Lower-case hex HMAC-SHA256 of `data` under `key` (the X-Sluice-Signature-256 value after
-// "sha256=").
-std::string hmacSha256Hex(std::string_view key, std::string_view data);
+// The raw 32-byte HMAC-SHA256 of `data` under `key`.
+std::string hmacSha256(std::string_view key, std::string_view data);
+
+// The Standard Webhooks `webhook-signature` value: "v1," + base64 of the HMAC-SHA256 of
+// "<id>.<timestamp_s>.<body>" under `key` (the decoded `whsec_` secret).
+std::string standardWebhookSignature(std::string_view key, std::string_view id,
+                                     std::int64_t timestamp_s, std::string_view body);
 
 class WebhookSink final : public Sink {
  public:

@@ -4,6 +4,8 @@
 As a module: ``Receiver().start()`` serves HTTP/1.1 with keep-alive on 127.0.0.1 (port 0 by
 default) and records every request. Faults are set at runtime (fail, delay, drop, bearer, hmac)
 and tests wait on ``wait_until`` (a condition variable notified on every request), never on sleep.
+``require_hmac(secret)`` checks Standard Webhooks signatures (webhook-id, webhook-timestamp,
+webhook-signature; secret ``whsec_<base64>``) and answers 401 to a bad or stale one.
 
 As a script: ``python3 receiver.py --port-file F --record F.jsonl`` writes its port to F and one
 JSON line per accepted delivery to F.jsonl. Faults can be set from outside with
@@ -25,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import NamedTuple
 
 FORMATS = ("cloudevents", "cloudevents-binary", "native", None)
+WEBHOOK_TOLERANCE_S = 300  # what the Standard Webhooks libraries allow either way
 CE_REQUIRED = ("specversion", "id", "source", "type")
 
 
@@ -64,6 +67,29 @@ def event_of(req):
         elif isinstance(data.get("path"), str):
             ev["path"] = data["path"].encode("utf-8")
     return ev
+
+
+def standard_webhook_problem(headers, body, secret, now=None):
+    """Why a Standard Webhooks receiver would reject this request, or None when it is valid.
+    `headers` lower-case; `secret` the ``whsec_<base64>`` string."""
+    msg_id = headers.get("webhook-id")
+    stamp = headers.get("webhook-timestamp")
+    sigs = headers.get("webhook-signature")
+    if not (msg_id and stamp and sigs):
+        return "missing webhook-id, webhook-timestamp or webhook-signature"
+    try:
+        ts = int(stamp)
+    except ValueError:
+        return "webhook-timestamp is not an integer"
+    now = time.time() if now is None else now
+    if abs(now - ts) > WEBHOOK_TOLERANCE_S:
+        return f"webhook-timestamp {ts} is outside the tolerance window"
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    mac = hmac.new(key, f"{msg_id}.{ts}.".encode() + body, hashlib.sha256).digest()
+    want = "v1," + base64.b64encode(mac).decode()
+    if not any(hmac.compare_digest(s, want) for s in sigs.split(" ")):
+        return "no matching webhook-signature"
+    return None
 
 
 class Receiver:
@@ -168,8 +194,10 @@ class Receiver:
             self._bearer = token
 
     def require_hmac(self, secret):
+        """Answer 401 unless the request carries a valid Standard Webhooks signature under
+        `secret` (``whsec_<base64>``)."""
         with self._cond:
-            self._hmac = secret.encode() if isinstance(secret, str) else secret
+            self._hmac = secret
 
     def set_format(self, fmt):
         if fmt not in FORMATS:
@@ -247,9 +275,9 @@ class Receiver:
         if bearer is not None and h.get("authorization") != f"Bearer {bearer}":
             return 401, {"WWW-Authenticate": "Bearer"}, b"bad or missing bearer token"
         if secret is not None:
-            want = "sha256=" + hmac.new(secret, req.body, hashlib.sha256).hexdigest()
-            if not hmac.compare_digest(h.get("x-sluice-signature-256", ""), want):
-                return 401, {}, b"bad or missing X-Sluice-Signature-256"
+            problem = standard_webhook_problem(h, req.body, secret)
+            if problem:
+                return 401, {}, f"signature: {problem}".encode()
         problem = validate(req, fmt)
         if problem:
             return 400, {}, problem.encode()

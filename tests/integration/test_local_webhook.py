@@ -3,10 +3,36 @@
 Run: SLUICE_BIN=build/sluice python3 -m unittest discover -v -s tests/integration -p 'test_*.py'
 """
 import base64
+import json
 import os
+import shutil
+import subprocess
 import unittest
+from pathlib import Path
 
 from harness import SluiceTestCase, metric, wait_until, write_file, write_renamed
+
+# The Standard Webhooks reference library, installed by `scripts/install-deps.sh test`.
+VERIFY_DIR = Path(__file__).resolve().parent / "webhook_verify"
+# Two 32-byte keys in the spec's form (the test's own, not secrets).
+WHSEC = "whsec_" + base64.b64encode(bytes(range(32))).decode()
+WRONG_WHSEC = "whsec_" + base64.b64encode(bytes(range(100, 132))).decode()
+
+
+def verify_with_library(secret, headers, body):
+    """(exit status, stderr) of webhook_verify/verify.js for one captured request."""
+    node = shutil.which("node") or shutil.which("nodejs")
+    if not node or not (VERIFY_DIR / "node_modules" / "standardwebhooks").is_dir():
+        raise AssertionError("the Standard Webhooks verifier is not installed: run "
+                             "scripts/install-deps.sh test (node + npm ci in "
+                             f"{VERIFY_DIR})")
+    request = {"secret": secret, "id": headers.get("webhook-id"),
+               "timestamp": headers.get("webhook-timestamp"),
+               "signature": headers.get("webhook-signature"),
+               "body_b64": base64.b64encode(body).decode()}
+    r = subprocess.run([node, str(VERIFY_DIR / "verify.js")], input=json.dumps(request),
+                       capture_output=True, text=True, timeout=60)
+    return r.returncode, r.stderr
 
 
 def deep_dir(root, total=4000, name_len=255):
@@ -135,7 +161,8 @@ class FailureTest(SluiceTestCase):
 
     def test_503_retry_after_is_honoured(self):
         self.receiver.fail(503, count=1, retry_after=2)
-        s = self.sluice().start()  # backoff 100ms: only Retry-After can explain a 2s wait
+        # backoff 100ms: only Retry-After can explain a 2s wait (it is capped at backoff.max)
+        s = self.sluice(delivery={"backoff": {"initial": "100ms", "max": "5s"}}).start()
         f = write_file(self.path("later"), b"x")
         self.wait_delivered([f])
         reqs = self.receiver.snapshot()
@@ -145,6 +172,13 @@ class FailureTest(SluiceTestCase):
         self.assertGreaterEqual(waited, 1.99, "the retry came before Retry-After: 2")
         self.assertLess(waited, 15)
         self.wait_quiet(s, 1)
+
+    def test_retry_after_beyond_backoff_max_is_capped(self):
+        self.receiver.fail(503, count=1, retry_after=3600)  # an hour: before, it waited an hour
+        s = self.sluice().start()  # backoff.max 500ms
+        f = write_file(self.path("capped"), b"x")
+        self.wait_delivered([f], timeout=15)
+        self.assertIn("retry in", s.log_text())
 
     def test_400_is_dead_lettered_and_replayed_with_the_same_id(self):
         self.receiver.fail(400, body=b"schema mismatch")
@@ -300,17 +334,50 @@ class FormatAndAuthTest(SluiceTestCase):
         wait_until(lambda: s.metric("sluice_deliveries_done_total", sink="good") == 1, 30,
                    "the right token's delivery to be done")
 
+    def secret_file(self, name, secret):
+        f = self.tmp / name
+        f.write_text(secret + "\n")
+        f.chmod(0o600)
+        return str(f)
+
     def test_hmac_signature(self):
-        self.receiver.require_hmac("hmac-key")
-        s = self.two_sinks({"auth": {"hmac_secret": "hmac-key"}},
-                           {"auth": {"hmac_secret": "forged-key"}}).start()
+        self.receiver.require_hmac(WHSEC)
+        s = self.two_sinks({"auth": {"hmac_secret_file": self.secret_file("good.key", WHSEC)}},
+                           {"auth": {"hmac_secret": WRONG_WHSEC}}).start()
         f = write_file(self.path("signed.txt"), b"sig")
         self.wait_delivered([f])
-        self.assertTrue(self.receiver.accepted[0].headers["x-sluice-signature-256"]
-                        .startswith("sha256="))
+        h = self.receiver.accepted[0].headers
+        self.assertEqual(h["webhook-id"], h["x-sluice-event-id"])
+        self.assertTrue(h["webhook-signature"].startswith("v1,"), h["webhook-signature"])
         wait_until(lambda: s.metric("sluice_deliveries_dead_total", sink="bad") == 1, 30,
-                   "the forged signature to be rejected")
+                   "the wrong key's signature to be rejected")
         self.assertEqual(len(self.receiver.accepted), 1)
+
+    def test_signature_verifies_with_the_standard_webhooks_library(self):
+        self.receiver.set_format("cloudevents-binary")
+        s = self.sluice(sink={"format": "cloudevents-binary",
+                              "auth": {"hmac_secret_file": self.secret_file("k", WHSEC)}}).start()
+        f = write_file(self.path("verify me.txt"), b"payload")
+        self.wait_delivered([f])
+        req = self.receiver.accepted[0]
+        h = dict(req.headers)
+        rc, err = verify_with_library(WHSEC, h, req.body)
+        self.assertEqual(rc, 0, f"the reference library rejects sluice's signature: {err}")
+
+        # What a signature must protect: each change makes the reference library reject it.
+        tampered = {
+            "body": (h, req.body.replace(b"verify me", b"verify mE")),
+            "id": ({**h, "webhook-id": h["webhook-id"] + "0"}, req.body),
+            "timestamp": ({**h, "webhook-timestamp": str(int(h["webhook-timestamp"]) - 1)},
+                          req.body),
+        }
+        self.assertNotEqual(tampered["body"][1], req.body, "the body names the file")
+        for what, (headers, body) in tampered.items():
+            rc, err = verify_with_library(WHSEC, headers, body)
+            self.assertEqual(rc, 1, f"a tampered {what} was accepted (or the verifier failed: {err})")
+        rc, err = verify_with_library(WRONG_WHSEC, h, req.body)
+        self.assertEqual(rc, 1, f"another key verified the signature: {err}")
+        self.wait_quiet(s, 1)
 
 
 if __name__ == "__main__":

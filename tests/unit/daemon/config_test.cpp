@@ -2,11 +2,13 @@
 
 #include <gtest/gtest.h>
 
-#include <unistd.h>
+#include <sys/wait.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 
+#include "connectors/local/local_config.hpp"
 #include "daemon/registry.hpp"
 #include "tests/unit/support/temp_dir.hpp"
 
@@ -109,7 +111,10 @@ routes:
 )", "x");
   std::string all = errorsOf(r);
   EXPECT_NE(all.find("duplicate name \"a\""), std::string::npos) << all;
-  EXPECT_NE(all.find("source \"b\" is not named by any route"), std::string::npos) << all;
+  // At the entry itself, like every other error, not at the line of `sources:`.
+  EXPECT_NE(all.find("sources[1] (line 4): source \"b\" is not named by any route"),
+            std::string::npos)
+      << all;
 }
 
 TEST(Config, ExpandsEnvironmentAndReadsSecretFilesWithoutLeakingThem) {
@@ -145,6 +150,154 @@ routes: [{from: in, to: h}]
       << errorsOf(unreadable);
 }
 
+std::string writeFile(const std::filesystem::path& p, const std::string& text,
+                      std::filesystem::perms perms = std::filesystem::perms::owner_read |
+                                                     std::filesystem::perms::owner_write) {
+  std::ofstream(p) << text;
+  std::filesystem::permissions(p, perms);
+  return p.string();
+}
+
+// Restores the working directory at scope exit: other tests resolve against it.
+class InDirectory {
+ public:
+  explicit InDirectory(const std::filesystem::path& dir)
+      : before_(std::filesystem::current_path()) {
+    std::filesystem::current_path(dir);
+  }
+  ~InDirectory() { std::filesystem::current_path(before_); }
+  InDirectory(const InDirectory&) = delete;
+  InDirectory& operator=(const InDirectory&) = delete;
+
+ private:
+  std::filesystem::path before_;
+};
+
+TEST(Config, SecretFileThatIsADirectoryIsAnErrorNamingTheKey) {
+  test::TempDir dir;
+  auto r = parseConfig(R"(
+http: {ingress_token_file: )" + dir.path().string() + R"(}
+sources: [{name: in, type: local, path: /tmp}]
+sinks: [{name: h, type: webhook, url: "http://x", auth: {bearer_file: /}}]
+routes: [{from: in, to: h}]
+)", "x");
+  ASSERT_FALSE(r.config);
+  std::string all = errorsOf(r);
+  EXPECT_NE(all.find("http.ingress_token_file (line 2): cannot read secret file " +
+                     dir.path().string() + ": is a directory"),
+            std::string::npos)
+      << all;
+  EXPECT_NE(all.find("sinks[0].auth.bearer_file (line 4): cannot read secret file /: is a "
+                     "directory"),
+            std::string::npos)
+      << all;
+}
+
+TEST(Config, ConfigFileThatIsADirectoryIsAnError) {
+  test::TempDir dir;
+  auto r = loadConfig(dir.path().string());
+  ASSERT_FALSE(r.config);
+  EXPECT_NE(errorsOf(r).find("cannot read config file " + dir.path().string() + ": is a directory"),
+            std::string::npos)
+      << errorsOf(r);
+}
+
+TEST(Config, SecretFileReadableByOthersIsAWarningNamingIt) {
+  test::TempDir dir;
+  using std::filesystem::perms;
+  auto open = writeFile(dir.path() / "open.token", "t1\n",
+                        perms::owner_read | perms::group_read | perms::others_read);
+  auto closed =
+      writeFile(dir.path() / "closed.token", "t2\n", perms::owner_read | perms::group_read);
+  auto r = parseConfig(R"(
+sources: [{name: in, type: local, path: /tmp}]
+sinks:
+  - {name: a, type: webhook, url: "http://x", auth: {bearer_file: )" + open + R"(}}
+  - {name: b, type: webhook, url: "http://x", auth: {bearer_file: )" + closed + R"(}}
+routes: [{from: in, to: [a, b]}]
+)", "x");
+  ASSERT_TRUE(r.config) << errorsOf(r);
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_EQ(r.warnings[0].str(), "sinks[0].auth.bearer_file (line 4): secret file " + open +
+                                     " is readable by other users (mode 0444); restrict it "
+                                     "with chmod o-rwx");
+  // Warnings come back with errors too, so `sluice check` can show both.
+  auto bad = parseConfig("bogus: 1\nhttp: {ingress_token_file: " + open + "}\n", "x");
+  EXPECT_FALSE(bad.config);
+  EXPECT_EQ(bad.warnings.size(), 1u);
+}
+
+TEST(Config, RelativePathsResolveAgainstTheConfigFilesDirectory) {
+  test::TempDir conf_dir, elsewhere;
+  std::filesystem::create_directory(conf_dir.path() / "secrets");
+  writeFile(conf_dir.path() / "secrets" / "token", "from-the-config-dir\n");
+  writeFile(conf_dir.path() / "ca.pem", "-----BEGIN CERTIFICATE-----\n");
+  auto file = writeFile(conf_dir.path() / "sluice.yaml", R"(
+state_dir: ./state
+sources: [{name: in, type: local, path: /tmp}]
+sinks:
+  - name: h
+    type: webhook
+    url: https://x/
+    ca_file: ca.pem
+    auth: {bearer_file: secrets/token}
+routes: [{from: in, to: h}]
+)");
+  InDirectory cwd(elsewhere.path());
+  auto r = loadConfig(file);
+  ASSERT_TRUE(r.config) << errorsOf(r);
+  EXPECT_EQ(r.config->state_dir, conf_dir.path() / "state");
+  EXPECT_EQ(r.config->secrets, std::vector<std::string>{"from-the-config-dir"});
+  // A relative config path names the same directory.
+  InDirectory parent(conf_dir.path().parent_path());
+  auto rel = loadConfig((conf_dir.path().filename() / "sluice.yaml").string());
+  ASSERT_TRUE(rel.config) << errorsOf(rel);
+  EXPECT_EQ(rel.config->state_dir, conf_dir.path() / "state");
+}
+
+// What plugins call for their own path keys (a local source's path, a supervisor's program).
+TEST(Config, MapReaderPathsResolveAgainstTheBaseDirectory) {
+  ConfigErrors errors("/etc/sluice");
+  MapReader m(YAML::Load("rel: ./x/y\nup: ../z\nabs: /abs\nempty: ''\n"), "", errors);
+  EXPECT_EQ(m.baseDir(), "/etc/sluice");
+  EXPECT_EQ(m.pathValue("rel"), std::filesystem::path("/etc/sluice/x/y"));
+  EXPECT_EQ(m.pathValue("up"), std::filesystem::path("/etc/sluice/../z"));
+  EXPECT_EQ(m.pathValue("abs"), std::filesystem::path("/abs"));
+  EXPECT_EQ(m.pathValue("empty"), std::filesystem::path());
+  EXPECT_EQ(m.pathValue("absent"), std::nullopt);
+  EXPECT_EQ(m.pathValue("absent", "d"), "/etc/sluice/d");
+  EXPECT_EQ(m.requiredPath("rel"), "/etc/sluice/x/y");
+  EXPECT_TRUE(errors.empty());
+  EXPECT_EQ(m.requiredPath("missing"), std::filesystem::path());
+  ASSERT_EQ(errors.list().size(), 1u);
+  EXPECT_EQ(errors.list()[0].str(), "missing (line 1): is required");
+}
+
+// The default is in no file: it stays where sluice starts (systemd's WorkingDirectory).
+TEST(Config, DefaultStateDirIsInTheStartDirectory) {
+  test::TempDir conf_dir, start;
+  auto file = writeFile(conf_dir.path() / "sluice.yaml", "log: {level: info}\n");
+  InDirectory cwd(start.path());
+  auto r = loadConfig(file);
+  ASSERT_TRUE(r.config) << errorsOf(r);
+  EXPECT_EQ(r.config->state_dir, start.path() / "state");
+}
+
+TEST(Config, TextThatIsNoFileResolvesAgainstTheCurrentDirectory) {
+  test::TempDir dir;
+  InDirectory cwd(dir.path());
+  auto r = parseConfig("state_dir: st\n", "inline");
+  ASSERT_TRUE(r.config) << errorsOf(r);
+  EXPECT_EQ(r.config->state_dir, std::filesystem::current_path() / "st");
+  auto defaults = parseConfig("{}", "inline");
+  ASSERT_TRUE(defaults.config) << errorsOf(defaults);
+  EXPECT_EQ(defaults.config->state_dir, std::filesystem::current_path() / "state");
+  auto base = parseConfig("state_dir: ../st\n", "inline", "/etc/sluice");
+  ASSERT_TRUE(base.config) << errorsOf(base);
+  EXPECT_EQ(base.config->state_dir, "/etc/sluice/../st");
+  EXPECT_FALSE(parseConfig("state_dir: ''\n", "inline").config);
+}
+
 TEST(Config, YamlSyntaxErrorsHaveALine) {
   auto r = parseConfig("sources:\n  - name: [unclosed\n", "x");
   ASSERT_FALSE(r.config);
@@ -172,14 +325,65 @@ TEST(Registry, ExpectedPluginTypesAreRegistered) {
   EXPECT_EQ(sinkTypes(), (std::vector<std::string>{"supervisor", "webhook"}));
 }
 
+// Loaded from another directory: the shipped configs name their files relative to themselves.
 TEST(Registry, ShippedConfigsAreValid) {
-  setenv("PWD", "/tmp", 0);
-  // The demo names its job relative to the repository root, where `make run` starts sluice.
-  ASSERT_EQ(chdir(SLUICE_SOURCE_DIR), 0);
+  test::TempDir elsewhere;
+  InDirectory cwd(elsewhere.path());
   for (auto file : {"config/demo.yaml", "config/example.yaml"}) {
     auto r = loadConfig(std::string(SLUICE_SOURCE_DIR) + "/" + file);
     EXPECT_TRUE(r.config) << file << "\n" << errorsOf(r);
+    EXPECT_TRUE(r.warnings.empty()) << file;
   }
+}
+
+// A local source that watches its own state dir sees every queue write as an event.
+TEST(Registry, ShippedConfigsDoNotWatchTheirOwnStateDir) {
+  for (auto file : {"config/demo.yaml", "config/example.yaml"}) {
+    std::filesystem::path path = std::string(SLUICE_SOURCE_DIR) + "/" + file;
+    auto r = loadConfig(path.string());
+    ASSERT_TRUE(r.config) << file << "\n" << errorsOf(r);
+    auto state = r.config->state_dir.lexically_normal();
+    for (auto& spec : r.config->sources) {
+      auto* local = dynamic_cast<const connectors::local::LocalSpec*>(spec.get());
+      ASSERT_NE(local, nullptr);
+      auto watched = (path.parent_path() / local->path).lexically_normal();  // absolute stays
+      auto rel = state.lexically_relative(watched);
+      EXPECT_TRUE(rel.empty() || *rel.begin() == "..")
+          << file << ": state_dir " << state << " is inside the watched " << watched;
+    }
+  }
+}
+
+// The job `make run` starts (demo/checksum-report.sh), run as the supervisor would.
+int runDemoJob(const std::filesystem::path& script, const std::filesystem::path& input,
+               const std::string& outbox_env) {
+  std::string cmd = "env -i PATH=/usr/bin:/bin INPUT_FILE_PATH='" + input.string() +
+                    "' SLUICE_EVENT_ID=e1 EVENT_TIME=2024-01-01T00:00:00Z " + outbox_env + " '" +
+                    script.string() + "' >/dev/null 2>&1";
+  int rc = std::system(cmd.c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+TEST(Demo, JobReportsSizeAndChecksumNextToItself) {
+  test::TempDir dir;
+  auto script = dir.path() / "checksum-report.sh";
+  std::filesystem::copy_file(std::string(SLUICE_SOURCE_DIR) + "/demo/checksum-report.sh", script);
+  writeFile(dir.path() / "hello.txt", "hello\n");
+  ASSERT_EQ(runDemoJob(script, dir.path() / "hello.txt", ""), 0);
+  std::ifstream in(dir.path() / "outbox" / "hello.txt.report");
+  std::string report((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(report.find("size: 6\n"), std::string::npos) << report;
+  const std::string sha256 = "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03";
+  EXPECT_NE(report.find("sha256: " + sha256 + "\n"), std::string::npos) << report;
+}
+
+TEST(Demo, JobFailsPermanentlyAndWritesNoReportWhenItsFileIsGone) {
+  test::TempDir dir;
+  auto outbox = dir.path() / "out";
+  EXPECT_EQ(runDemoJob(std::string(SLUICE_SOURCE_DIR) + "/demo/checksum-report.sh",
+                       dir.path() / "gone.txt", "OUTBOX='" + outbox.string() + "'"),
+            3);  // config/demo.yaml lists 3 in permanent_exit_codes
+  EXPECT_FALSE(std::filesystem::exists(outbox / "gone.txt.report"));
 }
 
 }  // namespace

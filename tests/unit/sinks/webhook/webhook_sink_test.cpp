@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
 
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -188,15 +189,62 @@ TEST_F(WebhookSinkTest, BasicAuth) {
   EXPECT_EQ(header(onlyRequest(), "authorization"), "Basic YWxpY2U6cGEgc3M=");
 }
 
-TEST_F(WebhookSinkTest, HmacSignatureCoversTheExactBody) {
-  auto sink = makeSink("auth: {hmac_secret: k3y}\n");
+// 32 bytes 0x00..0x1f, in the Standard Webhooks secret form.
+constexpr const char* kWhsec = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+TEST_F(WebhookSinkTest, HmacSignsIdTimestampAndBodyAsStandardWebhooks) {
+  auto sink = makeSink(std::string("auth: {hmac_secret: ") + kWhsec + "}\n");
+  clock.set(1'700'000'123'999);
   deliver(*sink, sampleEvent());
   auto r = onlyRequest();
-  EXPECT_EQ(header(r, "x-sluice-signature-256"), "sha256=" + hmacSha256Hex("k3y", r.body));
+  const auto key = decodeWebhookSecret(kWhsec).value();
+  EXPECT_EQ(header(r, "webhook-id"), "7c1f00aa");
+  EXPECT_EQ(header(r, "webhook-timestamp"), "1700000123");  // the sink's clock, in seconds
+  EXPECT_EQ(header(r, "webhook-signature"),
+            standardWebhookSignature(key, "7c1f00aa", 1'700'000'123, r.body));
+  EXPECT_EQ(header(r, "x-sluice-signature-256"), "<absent>");
   EXPECT_EQ(header(r, "authorization"), "<absent>");
-  // RFC 4231 test case 2, so the helper itself is checked against a known answer.
-  EXPECT_EQ(hmacSha256Hex("Jefe", "what do ya want for nothing?"),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+
+  // A retry is signed again at its own time, under the same id.
+  clock.advance(90'000);
+  deliver(*sink, sampleEvent(), 2);
+  auto reqs = server.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  auto& retry = reqs[1];
+  EXPECT_EQ(header(retry, "webhook-id"), "7c1f00aa");
+  EXPECT_EQ(header(retry, "webhook-timestamp"), "1700000213");
+  EXPECT_EQ(header(retry, "webhook-signature"),
+            standardWebhookSignature(key, "7c1f00aa", 1'700'000'213, retry.body));
+}
+
+// Known answers from the Standard Webhooks reference library (npm standardwebhooks 1.3.0):
+// the specification's own example, and a body that is not UTF-8.
+TEST(WebhookSignatureTest, MatchesTheReferenceLibrary) {
+  auto key = decodeWebhookSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+  ASSERT_TRUE(key.has_value());
+  EXPECT_EQ(key->size(), 24u);
+  EXPECT_EQ(standardWebhookSignature(*key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330,
+                                     R"({"test": 2432232314})"),
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+  EXPECT_EQ(standardWebhookSignature(*key, "7c1f00aa", 1700000000, "{\"\xff\n}"),
+            "v1,3G5mcgM2gEAQ3oZfUQOFO2lV18i2U+vZd+AYhr5e6ys=");
+  // RFC 4231 test case 2, so the HMAC itself is checked against a known answer.
+  EXPECT_EQ(base64Encode(hmacSha256("Jefe", "what do ya want for nothing?")),
+            "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM=");
+}
+
+TEST(WebhookSignatureTest, SecretsMustBeWhsecAndCanonicalBase64) {
+  EXPECT_EQ(decodeWebhookSecret("whsec_AAEC"), std::string("\x00\x01\x02", 3));
+  EXPECT_EQ(decodeWebhookSecret("whsec_AAE="), std::string("\x00\x01", 2));
+  EXPECT_FALSE(decodeWebhookSecret("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="));  // no prefix
+  EXPECT_FALSE(decodeWebhookSecret("hmac-key"));
+  EXPECT_FALSE(decodeWebhookSecret("whsec_"));
+  EXPECT_FALSE(decodeWebhookSecret("whsec_AAE"));       // unpadded
+  EXPECT_FALSE(decodeWebhookSecret("whsec_AA=C"));      // '=' inside
+  EXPECT_FALSE(decodeWebhookSecret("whsec_AAEC "));     // blank
+  EXPECT_FALSE(decodeWebhookSecret("whsec_AA-_"));      // base64url alphabet
+  EXPECT_FALSE(decodeWebhookSecret("whsec_AAF="));      // non-zero padding bits
+  EXPECT_FALSE(decodeWebhookSecret("whsec_===="));
 }
 
 TEST_F(WebhookSinkTest, StatusClassificationEndToEnd) {
@@ -347,6 +395,17 @@ TEST(WebhookSinkConfigTest, ErrorsNameTheKeyPath) {
       {"url: http://h/\nmethod: GET\n", "sinks[0].method", "must be one of"},
       {"url: http://h/\nauth: {bearer_file: /nonexistent/token}\n", "sinks[0].auth.bearer_file",
        "cannot read"},
+      {"url: http://h/\nauth: {bearer_file: /}\n", "sinks[0].auth.bearer_file",
+       "cannot read secret file /: is a directory"},
+      {"url: http://h/\nauth: {hmac_secret: hmac-key}\n", "sinks[0].auth.hmac_secret",
+       "must be a Standard Webhooks secret: whsec_ followed by base64"},
+      {"url: http://h/\nauth: {hmac_secret: whsec_not*base64}\n", "sinks[0].auth.hmac_secret",
+       "must be a Standard Webhooks secret"},
+      {"url: http://h/\nauth: {hmac_secret: ''}\n", "sinks[0].auth.hmac_secret",
+       "must not be empty"},
+      {"url: http://h/\nauth: {hmac_secret: whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=}\n"
+       "headers: {Webhook-Id: x}\n",
+       "sinks[0].headers.Webhook-Id", "is set by auth"},
   };
   for (const auto& c : cases) {
     ConfigErrors errors;
@@ -355,6 +414,49 @@ TEST(WebhookSinkConfigTest, ErrorsNameTheKeyPath) {
     EXPECT_NE(errorText(errors).find(c.message), std::string::npos) << c.yaml << "\n"
                                                                     << errorText(errors);
   }
+}
+
+TEST(WebhookSinkConfigTest, HmacSecretFileIsCheckedAndNeverQuoted) {
+  test::TempDir dir;
+  auto raw = dir.path() / "raw.key";
+  std::ofstream(raw) << "old-raw-secret\n";
+  ConfigErrors errors;
+  parse("name: hook\ntype: webhook\nurl: http://h/\nauth: {hmac_secret_file: " + raw.string() +
+            "}\n",
+        errors);
+  EXPECT_TRUE(hasErrorAt(errors, "sinks[0].auth.hmac_secret_file")) << errorText(errors);
+  EXPECT_EQ(errorText(errors).find("old-raw-secret"), std::string::npos) << errorText(errors);
+
+  auto good = dir.path() / "good.key";
+  std::ofstream(good) << "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n";
+  std::filesystem::permissions(good, std::filesystem::perms::owner_read);
+  ConfigErrors ok;
+  auto spec = parse("name: hook\ntype: webhook\nurl: http://h/\nauth: {hmac_secret_file: " +
+                        good.string() + "}\n",
+                    ok);
+  ASSERT_TRUE(ok.empty()) << errorText(ok);
+  EXPECT_EQ(spec->config.auth.kind, AuthKind::Hmac);
+  EXPECT_EQ(spec->config.auth.hmac_key.reveal(),
+            decodeWebhookSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
+  EXPECT_TRUE(ok.warnings().empty());
+}
+
+TEST(WebhookSinkConfigTest, ShortHmacKeyIsAWarning) {
+  ConfigErrors errors;
+  parse("name: hook\ntype: webhook\nurl: http://h/\nauth: {hmac_secret: whsec_AAECAw==}\n", errors);
+  EXPECT_TRUE(errors.empty()) << errorText(errors);
+  ASSERT_EQ(errors.warnings().size(), 1u);
+  EXPECT_EQ(errors.warnings()[0].path, "sinks[0].auth.hmac_secret");
+  EXPECT_NE(errors.warnings()[0].message.find("only 4 bytes"), std::string::npos);
+}
+
+TEST(WebhookSinkConfigTest, RelativeCaFileResolvesAgainstTheConfigDirectory) {
+  test::TempDir dir;
+  std::ofstream(dir.path() / "ca.pem") << "-----BEGIN CERTIFICATE-----\n";
+  ConfigErrors errors(dir.path());  // as for a config file in dir
+  auto spec = parse("name: hook\ntype: webhook\nurl: https://h/\nca_file: ./ca.pem\n", errors);
+  ASSERT_TRUE(errors.empty()) << errorText(errors);
+  EXPECT_EQ(spec->config.ca_file, (dir.path() / "ca.pem").string());
 }
 
 TEST(WebhookSinkConfigTest, HeaderValuesArePercentEncodedPerTheBinding) {
