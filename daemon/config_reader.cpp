@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <sstream>
 
 namespace sluice {
@@ -119,6 +120,7 @@ std::optional<Duration> parseDuration(std::string_view s) {
     std::int64_t mult = unit == "ms" ? 1 : unit == "s" ? 1000 : unit == "m" ? 60'000
                       : unit == "h" ? 3'600'000 : unit == "d" ? 86'400'000 : 0;
     if (mult == 0) return std::nullopt;
+    if (n * mult > std::numeric_limits<std::int64_t>::max() - total) return std::nullopt;
     total += n * mult;
   }
   return Duration(total);
@@ -139,7 +141,7 @@ std::optional<std::uint64_t> parseSize(std::string_view s) {
                      : unit == "KiB" ? 1ULL << 10 : unit == "MiB" ? 1ULL << 20
                      : unit == "GiB" ? 1ULL << 30 : unit == "KB" || unit == "kB" ? 1000
                      : unit == "MB" ? 1000'000 : unit == "GB" ? 1000'000'000 : 0;
-  if (mult == 0) return std::nullopt;
+  if (mult == 0 || n > std::numeric_limits<std::uint64_t>::max() / mult) return std::nullopt;
   return n * mult;
 }
 

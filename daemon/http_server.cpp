@@ -131,6 +131,10 @@ int HttpServer::Impl::onHttp(lws* wsi, const char* uri, std::size_t len) {
   ServerRequest& r = t->req;
   r = http_lws::readRequest(wsi, uri, len, opts.custom_headers);
   t->head = r.method == "HEAD";
+  // lws 4.1 mis-reads a pipelined request's body (it hands the request's own first bytes to
+  // HTTP_BODY, then repeats HTTP_BODY_COMPLETION without end, so the server thread never returns
+  // to poll). Closing after every answer means a connection never carries a second request.
+  t->close_after = true;
 
   if (r.headers.count("transfer-encoding")) {  // lws 4.1 cannot decode a chunked body
     t->close_after = true;

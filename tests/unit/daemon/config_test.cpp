@@ -316,6 +316,11 @@ TEST(Config, DurationsAndSizes) {
   EXPECT_EQ(parseSize("10MB"), 10'000'000u);
   EXPECT_EQ(parseSize("512"), 512u);
   EXPECT_FALSE(parseSize("lots"));
+  // Found by fuzz_duration_size: a wrapped size read as 0, an overflowing sum of parts.
+  EXPECT_FALSE(parseSize("1125899906842624GiB"));
+  std::string many;
+  for (int i = 0; i < 107; ++i) many += "1000000000d";
+  EXPECT_FALSE(parseDuration(many));
 }
 
 // Registration cannot silently vanish: every expected type is registered and the shipped

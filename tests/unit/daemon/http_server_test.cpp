@@ -323,7 +323,9 @@ TEST(HttpServer, AnswerAfterTheServerIsGoneIsHarmless) {
   kept(ServerResponse{});
 }
 
-TEST(HttpServer, KeepAliveReusesOneConnection) {
+// lws 4.1 livelocks on a pipelined request body (found by fuzz_http_request): the server
+// closes every connection after its answer, so one connection never carries a second request.
+TEST(HttpServer, EachAnswerClosesTheConnection) {
   HttpServer s(local());
   s.route("", "/any", [](const ServerRequest& r, Responder respond) {
     respond(ServerResponse{200, "text/plain", r.method + ":" + r.body, {}});
@@ -331,15 +333,29 @@ TEST(HttpServer, KeepAliveReusesOneConnection) {
   s.start();
   Easy c;
   EXPECT_EQ(c.request(base(s) + "/any").body, "GET:");
-  EXPECT_EQ(c.connects(), 1);
   for (int i = 0; i < 4; ++i) {
     Reply r = c.request(base(s) + "/any", "POST", "n" + std::to_string(i));
     EXPECT_EQ(r.body, "POST:n" + std::to_string(i));
-    EXPECT_EQ(c.connects(), 0) << "request " << i << " opened a new connection";
   }
   EXPECT_EQ(c.request(base(s) + "/nope").status, 404);
-  EXPECT_EQ(c.request(base(s) + "/any").body, "GET:");
-  EXPECT_EQ(c.connects(), 0);
+}
+
+TEST(HttpServer, APipelinedRequestCannotFreezeTheServer) {
+  HttpServer s(local());
+  s.route("", "/healthz", [](const ServerRequest&, Responder respond) {
+    respond(ServerResponse{200, "text/plain", "ok\n", {}});
+  });
+  s.start();
+  int fd = connectTo(s.port());
+  std::string req =
+      "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nPOST /ingress HTTP/1.1\r\nHost: x\r\n"
+      "Content-Length: 3\r\n\r\nabc";
+  ASSERT_EQ(::send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+  std::string got = readUntilClosed(fd);  // returns because the server closes
+  ::close(fd);
+  EXPECT_EQ(got.rfind("HTTP/1.1 200", 0), 0u) << got;
+  Easy other;  // another client is still served
+  EXPECT_EQ(other.request(base(s) + "/healthz").status, 200);
 }
 
 TEST(HttpServer, LargeResponseArrivesIntact) {
@@ -361,7 +377,6 @@ TEST(HttpServer, LargeResponseArrivesIntact) {
   EXPECT_EQ(head.status, 200);
   EXPECT_EQ(head.headers["content-length"], std::to_string(big.size()));
   EXPECT_EQ(c.request(base(s) + "/big").body.size(), big.size());
-  EXPECT_EQ(c.connects(), 0);
 }
 
 TEST(HttpServer, PortInUseThrows) {
