@@ -192,7 +192,7 @@ class EventGen {
       nlohmann::json native = {{"mask", nlohmann::json::array({"IN_CLOSE_WRITE"})},
                                {"cookie", 0},
                                {"name", name}};
-      rb.batch.events.push_back(builder_.make(sluice::EventType::Created, path, st, fp,
+      rb.batch.events.push_back(builder_.make(sluice::EventType::Created, path, st, fp, "",
                                               std::move(native), now));
       if (args_.index) rb.batch.index.push_back({path, fp});
       rb.sinks.push_back({args_.sink});
