@@ -21,6 +21,7 @@
 #include "daemon/clock.hpp"
 #include "daemon/config_reader.hpp"
 #include "daemon/event.hpp"
+#include "daemon/object_store.hpp"
 
 namespace spdlog {
 class logger;
@@ -110,6 +111,10 @@ class ConnectorSpec {
   // What create() needs from the machine (a directory, a device), checked without starting
   // anything, so that a reload can refuse a config whose sources could not start. "" = fine.
   virtual std::string preflight() const { return ""; }
+  // How objects of this source reach jobs (see daemon/object_store.hpp); null: they cannot.
+  virtual std::unique_ptr<ObjectStore> objectStore(boost::asio::io_context&) const {
+    return nullptr;
+  }
 };
 
 }  // namespace sluice

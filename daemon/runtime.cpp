@@ -24,6 +24,7 @@
 #include "daemon/http_server.hpp"
 #include "daemon/intake.hpp"
 #include "daemon/metrics.hpp"
+#include "daemon/object_store.hpp"
 #include "daemon/queue_sqlite.hpp"
 #include "daemon/router.hpp"
 #include "daemon/status_pages.hpp"
@@ -58,6 +59,7 @@ struct Runtime::Parts {
   std::unique_ptr<SqliteQueue> queue;
   std::unique_ptr<Router> router;
   std::unique_ptr<HttpClient> http;
+  ObjectStores stores;  // outlives the sinks (declared before them)
   std::vector<std::unique_ptr<Sink>> sinks;
   std::unique_ptr<Dispatcher> dispatcher;
   std::unique_ptr<QueueIntake> intake;
@@ -103,9 +105,11 @@ void Runtime::build(bool daemon) {
   p.router = std::make_unique<Router>(cfg_.routes);
   p.http = std::make_unique<HttpClient>(p.io);
   p.dispatcher = std::make_unique<Dispatcher>(p.io, *p.queue, p.metrics, p.health, clock_, log_);
+  for (auto& spec : cfg_.sources)
+    if (auto store = spec->objectStore(p.io)) p.stores.add(spec->name, std::move(store));
   for (auto& spec : cfg_.sinks) {
     p.sink_contexts.push_back(std::make_unique<SinkContext>(
-        SinkContext{p.io, *p.http, p.metrics, p.health, clock_, cfg_.state_dir, log_}));
+        SinkContext{p.io, *p.http, p.metrics, p.health, clock_, cfg_.state_dir, log_, &p.stores}));
     p.sinks.push_back(spec->create(*p.sink_contexts.back()));
     p.dispatcher->add(spec->name, *p.sinks.back(), spec->policy);
   }

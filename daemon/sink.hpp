@@ -34,6 +34,7 @@ class logger;
 namespace sluice {
 
 class HttpClient;
+class ObjectStores;
 class Metrics;
 class Health;
 
@@ -63,6 +64,9 @@ struct SinkContext {
   const Clock& clock;
   std::filesystem::path state_dir;
   std::shared_ptr<spdlog::logger> log;
+  // The sources' object stores (by source name = Event::connector); null in tests of sinks
+  // that touch no objects.
+  const ObjectStores* stores = nullptr;
 };
 
 // A sink's parsed config: plain data, built without I/O (except reading *_file secrets).

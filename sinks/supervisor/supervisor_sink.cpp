@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "daemon/metrics.hpp"
+#include "daemon/object_store.hpp"
 #include "sinks/supervisor/job_marker.hpp"
 
 namespace sluice::sinks::supervisor {
@@ -104,6 +105,7 @@ SupervisorSink::SupervisorSink(SinkContext& ctx, std::string name, SupervisorCon
       // Absolute, because the paths are handed to jobs whose cwd is their own folder.
       jobs_dir_(fs::absolute(ctx.state_dir) / "jobs" / safeName(name_)),
       clock_(ctx.clock),
+      stores_(ctx.stores),
       slots_(policy.concurrency),
       runner_(ctx.io) {
   if (!log_) throw std::runtime_error("sink " + name_ + ": no logger");
@@ -208,7 +210,9 @@ void SupervisorSink::deliver(const Event& ev, const DeliveryInfo& info, Delivery
       {"SLUICE_SINK", name_},
       {"SLUICE_ATTEMPT", std::to_string(info.attempt)},
   };
-  if (ev.storage == "local") vars["INPUT_FILE_PATH"] = ev.path;
+  // Where the source can say where its object lies on this machine, the job reads it there.
+  if (const ObjectStore* store = stores_ ? stores_->find(ev.connector) : nullptr)
+    if (auto path = store->localPath(ev)) vars["INPUT_FILE_PATH"] = *path;
   for (auto& [k, v] : config_.env) vars[k] = v;
   // Last: the slot's assignment (later CUDA_VISIBLE_DEVICES) must hold whatever `env` says.
   for (auto& [k, v] : lease->slot().env) vars[k] = v;

@@ -76,10 +76,12 @@ class SupervisorSink final : public Sink {
   Gauge& running_gauge_;
   std::filesystem::path jobs_dir_;    // absolute
   std::deque<std::string> finished_;  // finished job folder names, oldest first
-  std::map<std::string, Running> running_;  // by event id
   const Clock& clock_;
+  const ObjectStores* stores_;
   bool aborted_ = false;
   SlotPool slots_;
+  // By event id. After slots_: its slot leases go back to the pool when it is destroyed.
+  std::map<std::string, Running> running_;
   JobRunner runner_;  // declared last: destroyed first, while the leases' pool still exists
 };
 

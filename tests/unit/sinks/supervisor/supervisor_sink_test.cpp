@@ -14,6 +14,7 @@
 #include <set>
 #include <sstream>
 
+#include "connectors/local/local_store.hpp"
 #include "daemon/health.hpp"
 #include "daemon/http_client.hpp"
 #include "daemon/registry.hpp"
@@ -107,7 +108,7 @@ class SupervisorSinkTest : public ::testing::Test {
   std::unique_ptr<Sink> makeSink(const std::string& command, const std::string& extra = "") {
     auto parsed = parse("name: jobs\ntype: supervisor\ncommand: " + command + "\n" + extra);
     for (auto& e : parsed.errors) ADD_FAILURE() << e.str();
-    SinkContext ctx{io_, http_, metrics_, health_, clock_, tmp_.path() / "state", log_};
+    SinkContext ctx{io_, http_, metrics_, health_, clock_, tmp_.path() / "state", log_, &stores_};
     return parsed.spec->create(ctx);
   }
 
@@ -137,6 +138,11 @@ class SupervisorSinkTest : public ::testing::Test {
   Metrics metrics_;
   Health health_;
   ManualClock clock_;
+  ObjectStores stores_ = [this] {  // the `inbox` source of makeEvent() is a local one
+    ObjectStores s;
+    s.add("inbox", std::make_unique<connectors::local::LocalStore>(io_));
+    return s;
+  }();
   std::ostringstream log_text_;
   std::shared_ptr<spdlog::logger> log_;
 };
@@ -191,6 +197,7 @@ TEST_F(SupervisorSinkTest, ObjectKeyWinsAndNonLocalEventsHaveNoInputFilePath) {
   auto sink = makeSink("[/usr/bin/env, -0]");
   auto ev = makeEvent("s3");
   ev.storage = "minio";
+  ev.connector = "images";  // a source whose objects are not files here (no local store)
   ev.path = "/images/raw/x.png";
   ev.bucket = "images";
   ev.key = "raw/x.png";

@@ -1,0 +1,75 @@
+#include "connectors/local/local_store.hpp"
+
+#include "connectors/local/local_config.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <boost/asio/post.hpp>
+
+namespace sluice::connectors::local {
+namespace {
+
+// Copies `from` to a new file `to` (0600) through file descriptors, so that a symlink put in
+// place of the original meanwhile is not followed.
+std::string copyFile(const std::string& from, const std::string& to) {
+  int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (in < 0) return "cannot open " + from + ": " + std::strerror(errno);
+  int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (out < 0) {
+    std::string why = "cannot create " + to + ": " + std::strerror(errno);
+    ::close(in);
+    return why;
+  }
+  std::string why;
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(in, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      why = "cannot read " + from + ": " + std::strerror(errno);
+      break;
+    }
+    if (n == 0) break;
+    for (ssize_t done = 0; done < n;) {
+      ssize_t w = ::write(out, buf + done, static_cast<size_t>(n - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) {
+        why = "cannot write " + to + ": " + std::strerror(errno);
+        break;
+      }
+      done += w;
+    }
+    if (!why.empty()) break;
+  }
+  ::close(in);
+  if (::close(out) != 0 && why.empty()) why = "cannot write " + to + ": " + std::strerror(errno);
+  if (!why.empty()) ::unlink(to.c_str());
+  return why;
+}
+
+}  // namespace
+
+void LocalStore::fetch(const Event& ev, const std::filesystem::path& dest,
+                       std::function<void(std::string)> done) {
+  std::string why;
+  // linkat without AT_SYMLINK_FOLLOW links a symlink itself, never its target: refuse those.
+  struct stat st {};
+  if (::lstat(ev.path.c_str(), &st) != 0)
+    why = "cannot examine " + ev.path + ": " + std::strerror(errno);
+  else if (!S_ISREG(st.st_mode))
+    why = ev.path + " is not a regular file";
+  else if (::link(ev.path.c_str(), dest.c_str()) != 0)
+    why = errno == EXDEV || errno == EPERM || errno == EMLINK ? copyFile(ev.path, dest.string())
+                                                               : "cannot link " + ev.path + ": " + std::strerror(errno);
+  boost::asio::post(io_, [done = std::move(done), why = std::move(why)] { done(why); });
+}
+
+std::unique_ptr<ObjectStore> LocalSpec::objectStore(boost::asio::io_context& io) const {
+  return std::make_unique<LocalStore>(io);
+}
+
+}  // namespace sluice::connectors::local
