@@ -6,7 +6,9 @@
 #include <cctype>
 #include <cstdio>
 #include <ctime>
+#include <limits>
 #include <stdexcept>
+#include <type_traits>
 
 namespace sluice {
 namespace {
@@ -14,6 +16,50 @@ namespace {
 constexpr std::array<std::string_view, 5> kTypeNames = {"created", "removed", "moved",
                                                         "attributes", "gap"};
 constexpr std::string_view kTypePrefix = "sluice.object.";
+
+// The length of the valid UTF-8 sequence at b[i], or 0 when it is not one.
+size_t utf8Sequence(std::string_view b, size_t i) {
+  auto c = static_cast<unsigned char>(b[i]);
+  size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+  if (n == 0 || i + n > b.size()) return 0;
+  std::uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1f) : n == 3 ? (c & 0x0f) : (c & 0x07);
+  for (size_t k = 1; k < n; ++k) {
+    auto cc = static_cast<unsigned char>(b[i + k]);
+    if ((cc >> 6) != 2) return 0;
+    cp = (cp << 6) | (cc & 0x3f);
+  }
+  // Reject overlong forms, surrogates and values past U+10FFFF.
+  if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+      cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+    return 0;
+  return n;
+}
+
+// A string member as valid UTF-8: lossy text only where it is not valid already.
+std::string text(const std::string& s) { return isUtf8(s) ? s : toUtf8Lossy(s); }
+nlohmann::json text(const std::optional<std::string>& s) {
+  return s ? nlohmann::json(text(*s)) : nlohmann::json(nullptr);
+}
+
+bool hasInvalidText(const nlohmann::json& j) {
+  if (j.is_string()) return !isUtf8(j.get_ref<const std::string&>());
+  if (j.is_object()) {
+    for (auto it = j.begin(); it != j.end(); ++it)
+      if (!isUtf8(it.key()) || hasInvalidText(it.value())) return true;
+  } else if (j.is_array()) {
+    for (const auto& v : j)
+      if (hasInvalidText(v)) return true;
+  }
+  return false;
+}
+
+// `native` is the storage's own event, verbatim; only when it holds invalid text (a connector
+// copied raw bytes into it) is it re-encoded, with U+FFFD where the bytes were.
+nlohmann::json validNative(const nlohmann::json& native) {
+  if (!hasInvalidText(native)) return native;
+  return nlohmann::json::parse(
+      native.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
 
 // Writes a raw byte string as JSON: text member always, base64 member when not valid UTF-8.
 void putBytes(nlohmann::json& out, const char* name, const std::string& bytes) {
@@ -34,6 +80,13 @@ template <typename T>
 std::optional<T> optional(const nlohmann::json& in, const char* name) {
   auto it = in.find(name);
   if (it == in.end() || it->is_null()) return std::nullopt;
+  if constexpr (std::is_integral_v<T>) {
+    // get<int64_t>() of 1e300 is undefined behaviour, of 2^64-1 a wrapped -1: refuse both.
+    if (!it->is_number_integer() ||
+        (it->is_number_unsigned() && it->template get<std::uint64_t>() >
+                                         static_cast<std::uint64_t>(std::numeric_limits<T>::max())))
+      throw std::invalid_argument(std::string("data.") + name + " must be a whole number");
+  }
   return it->get<T>();
 }
 
@@ -54,25 +107,25 @@ std::string Event::subject() const { return toUtf8Lossy(path); }
 
 nlohmann::json Event::data() const {
   nlohmann::json d = nlohmann::json::object();
-  d["storage"] = storage;
-  d["connector"] = connector;
+  d["storage"] = text(storage);
+  d["connector"] = text(connector);
   putBytes(d, "path", path);
   if (previous_path) putBytes(d, "previous_path", *previous_path);
   d["size"] = size ? nlohmann::json(*size) : nlohmann::json(nullptr);
-  d["etag"] = etag ? nlohmann::json(*etag) : nlohmann::json(nullptr);
-  d["version"] = version ? nlohmann::json(*version) : nlohmann::json(nullptr);
+  d["etag"] = text(etag);
+  d["version"] = text(version);
   d["mtime"] = mtime_ms ? nlohmann::json(formatTime(*mtime_ms)) : nlohmann::json(nullptr);
-  if (bucket) d["bucket"] = *bucket;
+  if (bucket) d["bucket"] = text(*bucket);
   if (key) putBytes(d, "key", *key);
-  if (note) d["note"] = *note;
-  d["native"] = native;
+  if (note) d["note"] = text(*note);
+  d["native"] = validNative(native);
   return d;
 }
 
 nlohmann::json toJson(const Event& ev) {
   return {{"specversion", "1.0"},
-          {"id", ev.id},
-          {"source", ev.source},
+          {"id", text(ev.id)},
+          {"source", isUtf8(ev.source) ? ev.source : uriEscape(ev.source)},
           {"type", ev.typeUri()},
           {"subject", ev.subject()},
           {"time", formatTime(ev.time_ms)},
@@ -164,12 +217,19 @@ std::optional<std::int64_t> parseTime(std::string_view s) {
     for (int d = digits; d < 3; ++d) frac *= 10;
     ms += frac;
   }
-  if (i < str.size() && (str[i] == 'Z' || str[i] == 'z') && i + 1 == str.size()) return ms;
+  // formatTime() writes four-digit years: refuse a time it could not write back.
+  auto inRange = [](std::int64_t t) -> std::optional<std::int64_t> {
+    constexpr std::int64_t kMin = -62'167'219'200'000LL;  // 0000-01-01T00:00:00.000Z
+    constexpr std::int64_t kMax = 253'402'300'799'999LL;  // 9999-12-31T23:59:59.999Z
+    if (t < kMin || t > kMax) return std::nullopt;
+    return t;
+  };
+  if (i < str.size() && (str[i] == 'Z' || str[i] == 'z') && i + 1 == str.size()) return inRange(ms);
   int hh = 0, mm = 0;
   if (i < str.size() && (str[i] == '+' || str[i] == '-') &&
       std::sscanf(str.c_str() + i + 1, "%2d:%2d", &hh, &mm) == 2 && i + 6 == str.size()) {
     std::int64_t off = (hh * 60 + mm) * 60000LL;
-    return str[i] == '+' ? ms - off : ms + off;
+    return inRange(str[i] == '+' ? ms - off : ms + off);
   }
   return std::nullopt;
 }
@@ -179,20 +239,7 @@ std::string toUtf8Lossy(std::string_view b, bool* exact) {
   out.reserve(b.size());
   bool ok = true;
   for (size_t i = 0; i < b.size();) {
-    auto c = static_cast<unsigned char>(b[i]);
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    bool valid = n > 0 && i + n <= b.size();
-    std::uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1f) : n == 3 ? (c & 0x0f) : (c & 0x07);
-    for (size_t k = 1; valid && k < n; ++k) {
-      auto cc = static_cast<unsigned char>(b[i + k]);
-      valid = (cc >> 6) == 2;
-      cp = (cp << 6) | (cc & 0x3f);
-    }
-    // Reject overlong forms, surrogates and values past U+10FFFF.
-    if (valid && ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-                  cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)))
-      valid = false;
-    if (valid) {
+    if (size_t n = utf8Sequence(b, i)) {
       out.append(b.substr(i, n));
       i += n;
     } else {
@@ -202,6 +249,35 @@ std::string toUtf8Lossy(std::string_view b, bool* exact) {
     }
   }
   if (exact) *exact = ok;
+  return out;
+}
+
+bool isUtf8(std::string_view b) {
+  for (size_t i = 0; i < b.size();) {
+    size_t n = utf8Sequence(b, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+std::string uriEscape(std::string_view b) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(b.size());
+  for (size_t i = 0; i < b.size();) {
+    auto c = static_cast<unsigned char>(b[i]);
+    size_t n = utf8Sequence(b, i);
+    if (n > 0 && c != '%' && c >= 0x20 && c != 0x7f) {
+      out.append(b.substr(i, n));
+      i += n;
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+      ++i;
+    }
+  }
   return out;
 }
 

@@ -7,6 +7,10 @@
 //  - `path`, `previous_path` and `key` hold raw bytes exactly as the storage reported them
 //    (file names need not be UTF-8). JSON carries a lossy UTF-8 text form plus, only where the
 //    bytes are not valid UTF-8, the exact bytes in base64 (`path_b64`); fromJson() restores them.
+//  - toJson() and data() hold valid UTF-8 only, whatever bytes an Event holds, so that no byte
+//    string from storage can make a strict JSON encoder throw: other strings are kept as lossy
+//    text, `source` has its invalid bytes percent-encoded, and a `native` value with invalid
+//    text is re-encoded with U+FFFD replacements.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -60,6 +64,10 @@ std::optional<std::int64_t> parseTime(std::string_view s);
 
 // Bytes → valid UTF-8 (invalid sequences become U+FFFD). `exact` tells whether nothing changed.
 std::string toUtf8Lossy(std::string_view bytes, bool* exact = nullptr);
+bool isUtf8(std::string_view bytes);
+// Bytes → text for a URI: valid UTF-8 stays (an IRI), but '%', control characters and every
+// byte of an invalid sequence become %XX, so distinct byte strings stay distinct.
+std::string uriEscape(std::string_view bytes);
 std::string base64Encode(std::string_view bytes);
 std::optional<std::string> base64Decode(std::string_view text);
 

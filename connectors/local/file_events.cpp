@@ -18,11 +18,13 @@ FileVersion versionOf(const struct stat& st) {
 
 Event EventBuilder::make(EventType type, const std::string& path,
                          const std::optional<struct stat>& st, const std::string& fp,
-                         nlohmann::json native, std::int64_t now_ms,
+                         const std::string& mark, nlohmann::json native, std::int64_t now_ms,
                          const std::optional<std::string>& previous,
                          const std::optional<std::string>& note) const {
   Event ev;
-  ev.id = eventId({spec.name, previous.value_or(""), path, fp, toString(type)});
+  const std::string prev = previous.value_or("");
+  ev.id = mark.empty() ? eventId({spec.name, prev, path, fp, toString(type)})
+                       : eventId({spec.name, prev, path, fp, toString(type), mark});
   ev.source = source_uri;
   ev.type = type;
   ev.time_ms = now_ms;
@@ -46,6 +48,20 @@ bool openForWriting(const std::string& path, struct stat& settled) {
   if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0) {
     fstat(fd, &settled);
     fcntl(fd, F_SETLEASE, F_UNLCK);
+    // A file is visible as soon as open(O_CREAT) has made it, before that open has write
+    // access: the lease cannot see that writer, which then waits for the lease to go. So ask
+    // once more: a writer there now, or a version changed since, means the file is written
+    // after the watch was added and its IN_CLOSE_WRITE will announce it. A writer that has
+    // still not reached its write access (not scheduled) is missed: the file is announced
+    // empty, then again at its close.
+    struct stat again {};
+    if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0) {
+      fstat(fd, &again);
+      fcntl(fd, F_SETLEASE, F_UNLCK);
+      writing = !(versionOf(again) == versionOf(settled));
+    } else {
+      writing = errno == EAGAIN;
+    }
   } else {
     writing = errno == EAGAIN;
     if (!writing) fstat(fd, &settled);  // no leases here: the freshest look there is
@@ -107,7 +123,10 @@ bool TreeWalk::step(std::size_t max_files, const Visitor& v) {
     if (name == "." || name == ".." || ignored(ignore_, name)) continue;
     std::string p = current_ + "/" + name;
     struct stat st {};
-    if (lstat(p.c_str(), &st) != 0) continue;  // vanished meanwhile: nothing to report
+    if (lstat(p.c_str(), &st) != 0) {  // vanished meanwhile: nothing to report
+      if (!isGone(errno)) v.unexaminable(p, errno);
+      continue;
+    }
     if (S_ISREG(st.st_mode)) {
       v.file(p, st);
       ++files;

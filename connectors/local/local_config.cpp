@@ -9,7 +9,7 @@ namespace {
 
 std::unique_ptr<ConnectorSpec> parseLocalSpec(MapReader& m) {
   auto spec = std::make_unique<LocalSpec>();
-  spec->path = m.requiredString("path");
+  spec->path = m.requiredPath("path").string();  // relative: to the config file's folder
   spec->recursive = m.boolean("recursive", true);
   if (m.has("events")) {
     spec->emit_created = false;

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <csignal>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -22,6 +21,8 @@ namespace {
 constexpr std::uint32_t kMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
                                 IN_CREATE | IN_DELETE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK;
 constexpr auto kDegradedRescan = std::chrono::seconds(60);
+// How often tombstones past the dedup horizon are dropped (full scans drop them too).
+constexpr auto kPruneEvery = std::chrono::hours(1);
 
 nlohmann::json maskNames(std::uint32_t m) {
   static const std::pair<std::uint32_t, const char*> kNames[] = {
@@ -73,27 +74,29 @@ std::string LocalSpec::preflight() const {
 }
 
 std::unique_ptr<Connector> LocalSpec::create(ConnectorContext& ctx) const {
-  std::string abs = rootDirectory(*this);
-  // openForWriting() takes read leases for an instant; a lease break in that instant would
-  // raise SIGIO, whose default action ends the process. Nothing in sluice uses SIGIO.
-  std::signal(SIGIO, SIG_IGN);
-  return std::make_unique<LocalConnector>(*this, ctx, abs);
+  return std::make_unique<LocalConnector>(*this, ctx, rootDirectory(*this));
 }
 
 LocalConnector::LocalConnector(const LocalSpec& spec, ConnectorContext& ctx, std::string root)
     : spec_(spec),
       ctx_(ctx),
       root_(std::move(root)),
-      builder_{spec, "file://" + hostName() + root_},
+      // Percent-encoded: a root whose name is not UTF-8 must not make events unencodable.
+      builder_{spec, "file://" + uriEscape(hostName()) + uriEscape(root_)},
       health_key_("source:" + spec.name),
       retry_timer_(ctx.io),
       rescan_timer_(ctx.io),
+      prune_timer_(ctx.io),
       step_timer_(ctx.io),
       overflows_(ctx.metrics.counter("sluice_local_overflows_total",
                                      "inotify queue overflows (each triggers a rescan)",
                                      {{"source", spec.name}})),
       scans_(ctx.metrics.counter("sluice_local_scans_total", "reconciliation scans",
-                                 {{"source", spec.name}})) {}
+                                 {{"source", spec.name}})),
+      unexaminable_(ctx.metrics.counter(
+          "sluice_local_unexaminable_total",
+          "files and directories that are there but could not be examined or listed",
+          {{"source", spec.name}})) {}
 
 LocalConnector::~LocalConnector() {
   if (stream_) {
@@ -105,8 +108,10 @@ LocalConnector::~LocalConnector() {
 }
 
 void LocalConnector::loadIndex() {
-  ctx_.intake.loadState(spec_.name, [this](const std::string& key, const std::string& fp) {
-    index_.set(key, parseFingerprint(fp).value_or(FileVersion{}));  // unreadable: "changed"
+  ctx_.intake.loadState(spec_.name, [this](const std::string& key, const std::string& text) {
+    DecodedEntry e = decodeEntry(text);
+    if (e.file) index_.set(key, *e.file);
+    if (e.mark) index_.setMark(key, *e.mark);
   });
   loaded_ = true;
 }
@@ -120,11 +125,12 @@ void LocalConnector::start() {
                              " (raise fs.inotify.max_user_instances)");
   stream_ = std::make_unique<boost::asio::posix::stream_descriptor>(ctx_.io, fd_);
   // Not ready until the start-up scan has caught up with what changed while sluice was down.
-  ctx_.health.set(health_key_, HealthState::Failed, "start-up scan in progress");
   startup_pending_ = true;
+  publishHealth();
   scan(root_, "startup");  // adds the watches first, directory by directory, then lists
   arm();
   schedulePeriodicScan();
+  schedulePrune();
 }
 
 void LocalConnector::stop() {
@@ -132,6 +138,7 @@ void LocalConnector::stop() {
   stopped_ = true;
   retry_timer_.cancel();
   rescan_timer_.cancel();
+  prune_timer_.cancel();
   step_timer_.cancel();
   if (stream_) stream_->cancel();
 }
@@ -143,8 +150,11 @@ void LocalConnector::catchUp(std::function<void(std::string)> done) {
 }
 
 bool LocalConnector::addWatch(const std::string& dir) {
-  if (fd_ < 0 || wds_.count(dir)) return true;
-  if (spec_.max_watches && wds_.size() >= spec_.max_watches) {
+  if (fd_ < 0) return true;
+  // Asked even when the path is watched: the kernel answers with the watch of the directory
+  // that has the path now, which need not be the one watched under it before.
+  auto had = wds_.find(dir);
+  if (had == wds_.end() && spec_.max_watches && wds_.size() >= spec_.max_watches) {
     degraded("the configured watch cap max_watches=" + std::to_string(spec_.max_watches) +
              " is reached at " + dir + ": raise max_watches");
     return false;
@@ -161,15 +171,26 @@ bool LocalConnector::addWatch(const std::string& dir) {
                      std::strerror(errno));
     return false;
   }
+  if (had != wds_.end() && had->second != wd) {
+    // Another directory has the path now (the watched one was removed or moved away, and its
+    // events are not read yet, or were lost in an overflow): what is known below the path was
+    // the other's, and the old watch's events must not be taken for this one's.
+    removeWatches(dir, wd);
+    forgetSubtree(dir, {{"scan", "replaced-directory"}});
+  }
+  if (auto other = dirs_.find(wd); other != dirs_.end() && other->second != dir) {
+    // This directory, watched under another path (a rename whose events are not read yet).
+    if (auto w = wds_.find(other->second); w != wds_.end() && w->second == wd) wds_.erase(w);
+  }
   dirs_[wd] = dir;
   wds_[dir] = wd;
   return true;
 }
 
-void LocalConnector::removeWatches(const std::string& prefix) {
+void LocalConnector::removeWatches(const std::string& prefix, int keep) {
   for (auto it = wds_.begin(); it != wds_.end();) {
     if (it->first == prefix || isUnder(it->first, prefix)) {
-      inotify_rm_watch(fd_, it->second);
+      if (it->second != keep) inotify_rm_watch(fd_, it->second);
       dirs_.erase(it->second);
       it = wds_.erase(it);
     } else {
@@ -179,12 +200,39 @@ void LocalConnector::removeWatches(const std::string& prefix) {
 }
 
 void LocalConnector::degraded(const std::string& why) {
-  ctx_.health.set(health_key_, HealthState::Degraded,
-                  why + "; until then unwatched directories are rescanned every 60s");
-  if (degraded_) return;
-  degraded_ = true;
+  degraded_why_ = why;
+  const bool was = std::exchange(degraded_, true);
+  publishHealth();
+  if (was) return;
   ctx_.log->error("source {}: degraded: {}", spec_.name, why);
   schedulePeriodicScan();
+}
+
+void LocalConnector::unexaminable(const std::string& path, int err, Scan* in, const char* verb) {
+  unexaminable_.inc();
+  std::string what = toUtf8Lossy(path) + " (" + std::strerror(err) + ")";
+  if (!in || in->unexaminable < kLoggedPerScan)
+    ctx_.log->warn("source {}: cannot {} {}", spec_.name, verb, what);
+  if (in) {
+    ++in->unexaminable;
+    in->last_unexaminable = what;
+  }
+  ++unexaminable_count_;
+  unexaminable_last_ = std::move(what);
+  publishHealth();
+}
+
+void LocalConnector::publishHealth() {
+  std::string why;
+  if (degraded_) why = degraded_why_ + "; until then unwatched directories are rescanned every 60s";
+  if (unexaminable_count_ > 0)
+    why += (why.empty() ? "" : "; ") + std::to_string(unexaminable_count_) +
+           " path(s) could not be examined, the last " + unexaminable_last_ +
+           "; a full scan that finds none clears this";
+  if (!why.empty()) ctx_.health.set(health_key_, HealthState::Degraded, why);
+  else if (startup_pending_)
+    ctx_.health.set(health_key_, HealthState::Failed, "start-up scan in progress");
+  else ctx_.health.set(health_key_, HealthState::Ok);
 }
 
 void LocalConnector::schedulePeriodicScan() {
@@ -201,161 +249,15 @@ void LocalConnector::schedulePeriodicScan() {
   });
 }
 
-void LocalConnector::scan(const std::string& subtree, const char* why) {
-  enqueue(subtree, why);
-  runScans();
-}
-
-void LocalConnector::enqueue(const std::string& subtree, const char* why) {
-  const bool full = subtree == root_;
-  const bool full_queued =
-      std::any_of(scan_queue_.begin(), scan_queue_.end(), [](const Scan& x) { return x.full; });
-  if (full && full_queued) {
-    // The one under way goes on (restarting it could starve it on a big tree). Changes an
-    // overflow lost in directories it has already walked are found by one more full scan.
-    if (why == std::string("overflow")) rescan_pending_ = true;
-    return;
-  }
-  scans_.inc();
-  Scan sc{.why = why,
-          .root = subtree,
-          .full = full,
-          .was_degraded = degraded_,
-          .walk = TreeWalk(subtree, spec_.recursive, spec_.ignore),
-          .now_ms = ctx_.clock.nowMs()};
-  if (sc.full) {
-    scan_queue_.push_back(std::move(sc));
-  } else {
-    // New directories first: their files should not wait behind a scan of the whole tree.
-    auto at = std::find_if(scan_queue_.begin(), scan_queue_.end(), [](const Scan& x) { return x.full; });
-    scan_queue_.insert(at, std::move(sc));
-  }
-}
-
-void LocalConnector::runScans() {
-  if (step_armed_ || stopped_) return;
-  if (scan_queue_.empty() || paused_ || pending_.size() >= spec_.max_pending) {
-    flush();  // the commit completion calls runScans() again
-    return;
-  }
-  Scan& sc = scan_queue_.front();
-  const nlohmann::json native = {{"scan", sc.why}};
-  TreeWalk::Visitor v{
-      [&](const std::string& p, const struct stat& st) {
-        sc.names.insert(p.substr(sc.listing.size() + 1));
-        struct stat now = st;
-        if (openForWriting(p, now)) return;  // still being written: its close will announce it
-        FileVersion v = versionOf(now);
-        if (const FileVersion* known = index_.find(p); known && *known == v) return;
-        ++sc.changes;
-        std::string fp = toFingerprint(v);
-        record(EventType::Created, spec_.emit_created,
-               builder_.make(EventType::Created, p, now, fp, native, sc.now_ms), {p, fp});
-      },
-      [&](const std::string& d) {
-        if (!addWatch(d)) sc.watch_failed = true;
-        sc.listing = d;
-        sc.names.clear();
-      },
-      [&](const std::string& d, int err) {
-        ctx_.log->warn("source {}: cannot list {}: {}", spec_.name, toUtf8Lossy(d),
-                       std::strerror(err));
-        // Vanished: its files are gone (unless vouched for). Unreadable (or a listing cut
-        // short): keep what is known of it and of everything below it.
-        if (err != ENOENT && err != ENOTDIR) sc.unreadable.push_back(d);
-        sc.listing.clear();
-        sc.names.clear();
-      },
-      [&](const std::string& d) { listed(sc, d); }};
-  // The walk waits while removals found by its listings are being announced.
-  if (sc.gone.empty() && !sc.ending && !sc.walk.step(kBatchEntries, v)) {
-    sc.ending = true;
-    if (sc.full) {
-      auto keep = [&](const std::string& d) {  // at or below an unreadable directory
-        return std::any_of(sc.unreadable.begin(), sc.unreadable.end(),
-                           [&](const std::string& u) { return d == u || isUnder(d, u); });
-      };
-      for (auto& d : index_.dirs())
-        if (!sc.visited.count(d) && !keep(d)) sc.vanished.push_back(std::move(d));
-    }
-  }
-  if (!vanishStep(sc) && sc.ending) {
-    Scan done = std::move(scan_queue_.front());
-    scan_queue_.pop_front();
-    finishScan(done);
-  }
-  flush();
-  if (scan_queue_.empty()) return;
-  // Yield to the loop between steps: deliveries, inotify reads and commits go on meanwhile.
-  step_armed_ = true;
-  step_timer_.expires_after(std::chrono::seconds(0));
-  step_timer_.async_wait([this](boost::system::error_code ec) {
-    if (ec) return;
-    step_armed_ = false;
+void LocalConnector::schedulePrune() {
+  if (!running_) return;
+  prune_timer_.expires_after(kPruneEvery);
+  prune_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec || !running_) return;
+    enqueuePrune();
     runScans();
+    schedulePrune();
   });
-}
-
-void LocalConnector::finishScan(Scan& sc) {
-  if (sc.full) {
-    if (sc.was_degraded && !sc.watch_failed && fd_ >= 0) {
-      degraded_ = false;
-      ctx_.health.set(health_key_, HealthState::Ok);
-      ctx_.log->info("source {}: every directory is watched again", spec_.name);
-    }
-  }
-  if (sc.full && rescan_pending_) {
-    rescan_pending_ = false;
-    enqueue(root_, "overflow");
-  }
-  if (sc.full && startup_pending_) {
-    startup_pending_ = false;
-    if (!degraded_) ctx_.health.set(health_key_, HealthState::Ok);
-    ctx_.log->info("source {}: watching {} ({} directories, {} known files, {} changes found)",
-                   spec_.name, root_, wds_.size(), index_.size(), sc.changes);
-  } else if (sc.changes > 0) {
-    ctx_.log->info("source {}: {} scan of {} found {} changes", spec_.name, sc.why,
-                   toUtf8Lossy(sc.root), sc.changes);
-  }
-}
-
-bool LocalConnector::vanishStep(Scan& sc) {
-  const nlohmann::json native = {{"scan", sc.why}};
-  std::size_t n = 0;
-  while (!sc.gone.empty() && n < kBatchEntries) {
-    auto [p, version] = std::move(sc.gone.front());
-    sc.gone.pop_front();
-    if (const FileVersion* known = index_.find(p); !known || !(*known == version)) continue;
-    fileGone(p, native);
-    ++n;
-    ++sc.changes;
-  }
-  while (!sc.vanished.empty() && n < kBatchEntries) {
-    const std::string& d = sc.vanished.back();
-    const std::size_t limit = kBatchEntries - n;
-    std::vector<std::string> gone;
-    if (const auto* known = index_.dir(d))
-      for (const auto& [name, _] : *known) {
-        if (gone.size() == limit) break;
-        std::string p = d + "/" + name;
-        if (!sc.vouched.count(p)) gone.push_back(std::move(p));
-      }
-    const bool exhausted = gone.size() < limit;
-    for (const auto& p : gone) fileGone(p, native);
-    n += gone.size();
-    sc.changes += gone.size();
-    if (exhausted) sc.vanished.pop_back();
-  }
-  return !sc.gone.empty() || !sc.vanished.empty();
-}
-
-void LocalConnector::listed(Scan& sc, const std::string& d) {
-  if (sc.full) sc.visited.insert(d);
-  if (const auto* known = index_.dir(d))
-    for (const auto& [name, version] : *known)
-      if (!sc.names.count(name)) sc.gone.emplace_back(d + "/" + name, version);
-  sc.listing.clear();
-  sc.names.clear();
 }
 
 void LocalConnector::arm() {
@@ -381,11 +283,9 @@ void LocalConnector::onReadable() {
     }
     // Renames pair up by cookie within one read; a lone IN_MOVED_FROM is a removal.
     std::unordered_map<std::uint32_t, std::pair<std::string, std::string>> moves;
-    for (char* p = buf; p < buf + n;) {
-      auto* ie = reinterpret_cast<struct inotify_event*>(p);
-      handle(ie, moves);
-      p += sizeof(struct inotify_event) + ie->len;
-    }
+    const auto got = static_cast<std::size_t>(n);
+    if (decodeInotify(buf, got, [&](const InotifyRecord& r) { handle(r, moves); }) != got)
+      ctx_.log->error("source {}: an inotify read ended inside a record", spec_.name);
     for (auto& [_, m] : moves) fileGone(m.first, {{"mask", {"IN_MOVED_FROM"}}});
     if (pending_.size() >= spec_.max_pending) break;
   }
@@ -394,121 +294,152 @@ void LocalConnector::onReadable() {
 }
 
 void LocalConnector::handle(
-    const struct inotify_event* ie,
+    const InotifyRecord& ie,
     std::unordered_map<std::uint32_t, std::pair<std::string, std::string>>& moves) {
-  if (ie->mask & IN_Q_OVERFLOW) {
+  if (ie.mask & IN_Q_OVERFLOW) {
     overflows_.inc();
     ctx_.log->warn("source {}: inotify queue overflow; rescanning {}", spec_.name, root_);
     scan(root_, "overflow");
     return;
   }
-  auto it = dirs_.find(ie->wd);
+  auto it = dirs_.find(ie.wd);
   if (it == dirs_.end()) return;
-  if (ie->mask & IN_IGNORED) {
-    wds_.erase(it->second);
+  if (ie.mask & IN_IGNORED) {
+    // The path may be watched anew by now (another directory): that watch stays.
+    if (auto w = wds_.find(it->second); w != wds_.end() && w->second == ie.wd) wds_.erase(w);
     dirs_.erase(it);
     return;
   }
-  if (ie->mask & IN_DELETE_SELF) {
+  if (ie.mask & IN_DELETE_SELF) {
     if (it->second == root_) degraded("the watched directory " + root_ + " was removed");
     return;
   }
-  if (ie->len == 0) return;
-  std::string name(ie->name, strnlen(ie->name, ie->len));
+  std::string name(ie.name);
   if (name.empty() || ignored(spec_.ignore, name)) return;
   std::string path = it->second + "/" + name;
   nlohmann::json native = {
-      {"mask", maskNames(ie->mask)}, {"cookie", ie->cookie}, {"name", toUtf8Lossy(name)}};
-  if (ie->mask & IN_ISDIR) {
-    if ((ie->mask & (IN_CREATE | IN_MOVED_TO)) && spec_.recursive) {
+      {"mask", maskNames(ie.mask)}, {"cookie", ie.cookie}, {"name", toUtf8Lossy(name)}};
+  if (ie.mask & IN_ISDIR) {
+    if ((ie.mask & (IN_CREATE | IN_MOVED_TO)) && spec_.recursive) {
       scan(path, "new-directory");  // watch first, then list: nothing created before is missed
-    } else if (ie->mask & (IN_MOVED_FROM | IN_DELETE)) {
+    } else if (ie.mask & (IN_MOVED_FROM | IN_DELETE)) {
       removeWatches(path);
-      forgetSubtree(path, native);
+      forgetSubtree(path, std::move(native));
+      runScans();
     }
     return;
   }
-  if (ie->mask & IN_CLOSE_WRITE) {
+  if (ie.mask & IN_CLOSE_WRITE) {
     fileWritten(path, native);
-  } else if (ie->mask & IN_MOVED_FROM) {
+  } else if (ie.mask & IN_MOVED_FROM) {
     const FileVersion* known = index_.find(path);
-    moves[ie->cookie] = {path, known ? toFingerprint(*known) : ""};
-  } else if (ie->mask & IN_MOVED_TO) {
-    auto m = moves.find(ie->cookie);
+    moves[ie.cookie] = {path, known ? toFingerprint(*known) : ""};
+  } else if (ie.mask & IN_MOVED_TO) {
+    auto m = moves.find(ie.cookie);
     if (m != moves.end()) {
       fileMoved(m->second.first, m->second.second, path, native);
       moves.erase(m);
     } else {
       fileWritten(path, native);
     }
-  } else if (ie->mask & IN_DELETE) {
+  } else if (ie.mask & IN_DELETE) {
     fileGone(path, native);
   }
 }
 
 void LocalConnector::fileWritten(const std::string& path, const nlohmann::json& native) {
+  settle(path);
   const std::int64_t now = ctx_.clock.nowMs();
+  const FileVersion* known = index_.find(path);
   struct stat st {};
   if (lstat(path.c_str(), &st) != 0) {
-    // Gone before we could look: still delivered, with what is known and why.
     int err = errno;
-    record(EventType::Created, spec_.emit_created,
-           builder_.make(EventType::Created, path, std::nullopt, "vanished@" + std::to_string(now),
-                         native, now, std::nullopt,
-                         std::string("the file could not be examined: ") + std::strerror(err)),
-           {path, std::nullopt});
+    if (!isGone(err)) unexaminable(path, err, nullptr, "examine");
+    // Known: its removal follows (gone), or nothing tells a change (unexaminable). Unknown:
+    // still delivered, with what is known and why, and kept known (as 0:0:0) so that the
+    // removal that follows is announced too: a created is never left without its removed.
+    if (known) return;
+    recordFile(spec_.emit_created,
+               builder_.make(EventType::Created, path, std::nullopt,
+                             "vanished@" + std::to_string(now), markOf(path), native, now,
+                             std::nullopt,
+                             std::string("the file could not be examined: ") + std::strerror(err)),
+               path, FileVersion{});
     return;
   }
   if (!S_ISREG(st.st_mode)) return;
   FileVersion v = versionOf(st);
-  if (const FileVersion* known = index_.find(path); known && *known == v) return;
-  std::string fp = toFingerprint(v);
-  record(EventType::Created, spec_.emit_created,
-         builder_.make(EventType::Created, path, st, fp, native, now), {path, fp});
+  if (known && *known == v) return;
+  recordFile(spec_.emit_created,
+             builder_.make(EventType::Created, path, st, toFingerprint(v), markOf(path), native,
+                           now),
+             path, v);
 }
 
 void LocalConnector::fileGone(const std::string& path, const nlohmann::json& native) {
   const FileVersion* known = index_.find(path);
   if (!known) return;  // never announced (ignored, or removed while being written)
-  std::string fp = toFingerprint(*known);
-  record(EventType::Removed, spec_.emit_removed,
-         builder_.make(EventType::Removed, path, std::nullopt, fp, native, ctx_.clock.nowMs()),
-         {path, std::nullopt});
+  recordGone(spec_.emit_removed,
+             builder_.make(EventType::Removed, path, std::nullopt, toFingerprint(*known),
+                           markOf(path), native, ctx_.clock.nowMs()),
+             path);
 }
 
 void LocalConnector::fileMoved(const std::string& from, const std::string& old_fp,
                                const std::string& to, const nlohmann::json& native) {
+  settle(to);
   struct stat st {};
   if (old_fp.empty() || !spec_.emit_moved || lstat(to.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
     fileGone(from, native);
     fileWritten(to, native);
     return;
   }
-  std::string fp = fingerprint(st);
-  pending_.push_back({std::nullopt, {from, std::nullopt}});
-  index_.erase(from);
-  record(EventType::Moved, true,
-         builder_.make(EventType::Moved, to, st, fp, native, ctx_.clock.nowMs(), from), {to, fp});
+  const FileVersion v = versionOf(st);
+  const std::int64_t now = ctx_.clock.nowMs();
+  Event ev =
+      builder_.make(EventType::Moved, to, st, toFingerprint(v), markOf(to), native, now, from);
+  push(false, {}, bury(from, ev.id, now));  // the move is `from`'s removal too
+  recordFile(true, std::move(ev), to, v);
 }
 
-void LocalConnector::forgetSubtree(const std::string& prefix, const nlohmann::json& native) {
-  for (const auto& p : index_.filesUnder(prefix)) fileGone(p, native);
+std::string LocalConnector::markOf(const std::string& path) const {
+  const Mark* m = index_.mark(path);
+  return m ? markId(*m) : "";
 }
 
-void LocalConnector::record(EventType, bool selected, Event ev, IndexUpdate idx) {
-  if (idx.fingerprint) {
-    index_.set(idx.key, parseFingerprint(*idx.fingerprint).value_or(FileVersion{}));
-    // Recorded while scans run (an inotify event, another scan): not gone. In the directory
-    // a scan is listing, the name counts as seen; elsewhere a full scan will not judge it.
-    auto [d, name] = splitPath(idx.key);
-    for (auto& sc : scan_queue_) {
-      if (sc.listing == d) sc.names.insert(name);
-      else if (sc.full) sc.vouched.insert(idx.key);
-    }
-  } else {
-    index_.erase(idx.key);
+void LocalConnector::recordFile(bool selected, Event ev, const std::string& path,
+                                const FileVersion& v) {
+  index_.set(path, v);
+  // Recorded while jobs run (an inotify event, another scan): not gone. In the directory a
+  // scan is listing, the name counts as seen; a full scan or a forget will not judge it.
+  auto [d, name] = splitPath(path);
+  for (auto& sc : scan_queue_) {
+    if (sc.listing == d) sc.names.insert(name);
+    else if (vouches(sc, path)) sc.vouched.insert(path);
   }
-  pending_.push_back({selected ? std::optional<Event>(std::move(ev)) : std::nullopt, std::move(idx)});
+  push(selected, std::move(ev), {path, encodeEntry(&v, index_.mark(path))});
+}
+
+void LocalConnector::recordGone(bool selected, Event ev, const std::string& path) {
+  IndexUpdate idx = bury(path, ev.id, ev.time_ms);
+  push(selected, std::move(ev), std::move(idx));
+}
+
+IndexUpdate LocalConnector::bury(const std::string& path, const std::string& removal_id,
+                                 std::int64_t ms) {
+  index_.erase(path);
+  std::optional<Mark> m = toMark(removal_id, ms);
+  if (!m) {  // not an id eventId() made: nothing to tell the next appearance apart by
+    index_.eraseMark(path);
+    return {path, std::nullopt};
+  }
+  index_.setMark(path, *m);
+  return {path, encodeEntry(nullptr, &*m)};
+}
+
+void LocalConnector::push(bool selected, Event ev, IndexUpdate idx) {
+  pending_.push_back(
+      {selected ? std::optional<Event>(std::move(ev)) : std::nullopt, std::move(idx)});
   if (pending_.size() % kBatchEntries == 0) flush();  // long scans commit as they go
 }
 
@@ -562,7 +493,7 @@ void LocalConnector::notifyIdle() {
   if (committing_ || !pending_.empty() || !scan_queue_.empty() || idle_waiters_.empty()) return;
   auto waiters = std::move(idle_waiters_);
   idle_waiters_.clear();
-  for (auto& w : waiters) w("");
+  for (auto& w : waiters) w(scan_error_);
 }
 
 }  // namespace sluice::connectors::local

@@ -60,6 +60,51 @@ TEST(Event, InvalidUtf8PathsSurviveExactly) {
   EXPECT_EQ(back.previous_path, ev.previous_path);
 }
 
+TEST(Event, NoByteStringMakesTheEncoderThrow) {
+  Event ev = sample();
+  ev.source = "file://node/data/in\xff\xfe dir%";
+  ev.connector = "in\xc3";
+  ev.note = std::string("stat failed on \xff");
+  ev.etag = std::string("\x80");
+  ev.native = {{"name", "bad\xff"}, {"list", {"ok", "\xfe"}}, {"key\xff", 1}};
+  auto j = toJson(ev);
+  std::string text;
+  ASSERT_NO_THROW(text = j.dump());  // the strict encoder: throws on invalid UTF-8
+  EXPECT_NO_THROW(ev.data().dump());
+  // The source stays a URI: its invalid bytes (and '%', so distinct sources stay distinct)
+  // are percent-encoded, the rest kept.
+  EXPECT_EQ(j["source"], "file://node/data/in%FF%FE dir%25");
+  EXPECT_EQ(j["data"]["native"]["name"], "bad\xEF\xBF\xBD");
+  EXPECT_EQ(j["data"]["native"]["list"][1], "\xEF\xBF\xBD");
+  EXPECT_TRUE(j["data"]["native"].contains("key\xEF\xBF\xBD"));
+  EXPECT_EQ(j["data"]["connector"], "in\xEF\xBF\xBD");
+  // What toJson() makes, fromJson() reads back to the same document.
+  Event back = fromJson(nlohmann::json::parse(text));
+  EXPECT_EQ(back.source, "file://node/data/in%FF%FE dir%25");
+  EXPECT_EQ(back.path, ev.path);
+  EXPECT_EQ(toJson(back), j);
+}
+
+TEST(Event, ValidTextIsKeptAsItIs) {
+  Event ev = sample();
+  ev.source = "file://node/data/caf\xc3\xa9 in%20box";  // valid UTF-8: not touched
+  ev.native = {{"name", "caf\xc3\xa9"}};
+  auto j = toJson(ev);
+  EXPECT_EQ(j["source"], ev.source);
+  EXPECT_EQ(j["data"]["native"], ev.native);
+}
+
+TEST(Utf8, UriEscapeKeepsTextAndEncodesTheRest) {
+  EXPECT_EQ(uriEscape("/data/caf\xc3\xa9 x"), "/data/caf\xc3\xa9 x");
+  EXPECT_EQ(uriEscape("/a%b\n\x7f"), "/a%25b%0A%7F");
+  EXPECT_EQ(uriEscape("/bad\xff\xc3("), "/bad%FF%C3(");
+  EXPECT_NE(uriEscape("/\xff"), uriEscape("/%FF"));
+  EXPECT_TRUE(isUtf8("caf\xc3\xa9"));
+  EXPECT_FALSE(isUtf8("\xc3"));
+  EXPECT_FALSE(isUtf8("\xed\xa0\x80"));  // a surrogate
+  EXPECT_TRUE(isUtf8(""));
+}
+
 TEST(Event, ValidUtf8HasNoBase64Copy) {
   Event ev = sample();
   ev.path = "/in/caf\xc3\xa9/\xe6\x97\xa5.txt";
@@ -94,6 +139,23 @@ TEST(Base64, RoundTrip) {
                         std::string("\0\xff\x10", 3)})
     EXPECT_EQ(base64Decode(base64Encode(s)), s);
   EXPECT_FALSE(base64Decode("abc"));
+}
+
+}  // namespace
+}  // namespace sluice
+
+namespace sluice {
+namespace {
+
+// Found by fuzz_event_json / fuzz_event_bytes: a stored event must always read back.
+TEST(EventFuzzFindings, OutOfRangeNumbersAndTimesAreRefusedNotMisread) {
+  auto j = toJson(Event{.id = "x", .source = "s", .storage = "local", .connector = "c", .path = "/p"});
+  j["data"]["size"] = 1e300;
+  EXPECT_THROW(fromJson(j), std::invalid_argument);
+  j["data"]["size"] = 18446744073709551615ULL;
+  EXPECT_THROW(fromJson(j), std::invalid_argument);
+  EXPECT_FALSE(parseTime("9999-12-31T23:59:59.999-23:59"));
+  EXPECT_EQ(parseTime(formatTime(253'402'300'799'999LL)), 253'402'300'799'999LL);
 }
 
 }  // namespace
