@@ -451,7 +451,7 @@ void LocalConnector::flush() {
   }
   Batch b;
   b.source = spec_.name;
-  const std::size_t n = std::min(kBatchEntries, pending_.size());
+  const std::size_t n = std::min(batch_limit_, pending_.size());
   for (std::size_t i = 0; i < n; ++i) {
     if (pending_[i].event) b.events.push_back(*pending_[i].event);
     b.index.push_back(pending_[i].index);
@@ -461,8 +461,12 @@ void LocalConnector::flush() {
     committing_ = false;
     if (r.ok) {
       pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
-      if (failures_ > 0) ctx_.log->info("source {}: queue writable again, intake resumed", spec_.name);
+      if (failures_ > 0) {
+        ctx_.log->info("source {}: queue writable again, intake resumed", spec_.name);
+        ctx_.health.set(health_key_ + ":intake", HealthState::Ok);
+      }
       failures_ = 0;
+      batch_limit_ = std::min(kBatchEntries, batch_limit_ * 2);
       flush();
       arm();
       runScans();
@@ -471,6 +475,11 @@ void LocalConnector::flush() {
     if (failures_++ == 0)
       ctx_.log->error("source {}: commit failed ({}); intake paused, {} changes held, retrying",
                       spec_.name, r.error, pending_.size());
+    ctx_.health.set(health_key_ + ":intake", HealthState::Degraded,
+                    "paused, " + std::to_string(pending_.size()) + " changes held: " + r.error);
+    // Too big for what queue.max_size leaves: smaller batches may fit now (down to one change).
+    const bool split = r.full && n > 1;
+    if (split) batch_limit_ = std::max<std::size_t>(1, n / 2);
     if (!running_) {  // `sluice once`: report instead of waiting for space
       auto waiters = std::move(idle_waiters_);
       idle_waiters_.clear();
@@ -478,7 +487,8 @@ void LocalConnector::flush() {
       return;
     }
     paused_ = true;
-    retry_timer_.expires_after(std::chrono::milliseconds(250 << std::min(failures_, 7)));
+    retry_timer_.expires_after(split ? std::chrono::milliseconds(0)
+                                     : std::chrono::milliseconds(250 << std::min(failures_, 7)));
     retry_timer_.async_wait([this](boost::system::error_code ec) {
       if (ec) return;
       paused_ = false;

@@ -166,6 +166,7 @@ class LocalConnector final : public Connector {
   std::string unexaminable_last_;
   std::string scan_error_;  // what the last full scan could not do ("" = nothing), for catchUp
   int failures_ = 0;
+  std::size_t batch_limit_ = kBatchEntries;  // halved while batches do not fit queue.max_size
   std::vector<std::function<void(std::string)>> idle_waiters_;
   Counter& overflows_;
   Counter& scans_;

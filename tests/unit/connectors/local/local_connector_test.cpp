@@ -116,6 +116,29 @@ TEST_F(LocalFixture, FailedCommitsPauseAndRetryWithoutLoss) {
   EXPECT_GE(intake.commits, 4);
 }
 
+TEST_F(LocalFixture, ABatchThatDoesNotFitTheQueueIsSplitAndThePauseIsShown) {
+  make();
+  intake.max_batch = 100;
+  for (int i = 0; i < 300; ++i) write(root() + "/f" + std::to_string(i), "x");
+  conn->start();
+  ASSERT_TRUE(runUntil([&] { return intake.events.size() == 300; }));
+  EXPECT_EQ(health.state("source:in:intake"), HealthState::Ok) << health.report();
+}
+
+TEST_F(LocalFixture, APausedSourceIsDegradedWithTheCause) {
+  make();
+  intake.fail_next = 1'000'000;
+  write(root() + "/f", "x");
+  conn->start();
+  ASSERT_TRUE(runUntil([&] {
+    return health.report().find("paused, 1 changes held: database or disk is full") != std::string::npos;
+  })) << health.report();
+  EXPECT_EQ(health.state("source:in:intake"), HealthState::Degraded);
+  intake.fail_next = 0;
+  ASSERT_TRUE(runUntil([&] { return intake.events.size() == 1; }));
+  EXPECT_TRUE(runUntil([&] { return health.state("source:in:intake") == HealthState::Ok; }));
+}
+
 TEST_F(LocalFixture, WatchCapIsADegradedStateWithTheRemedy) {
   make(", max_watches: 2");
   for (auto d : {"/d1", "/d2", "/d3"}) std::filesystem::create_directories(root() + d);

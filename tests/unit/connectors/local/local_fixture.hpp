@@ -41,6 +41,9 @@ class RecordingIntake final : public Intake {
     if (fail_next > 0) {
       --fail_next;
       r.error = "database or disk is full";
+    } else if (max_batch > 0 && b.index.size() > max_batch) {  // queue.max_size too close
+      r.full = true;
+      r.error = "the queue is full: this batch would pass queue.max_size";
     } else {
       r.ok = true;
       for (auto& u : b.index) {
@@ -64,6 +67,7 @@ class RecordingIntake final : public Intake {
   std::map<std::string, std::string> index;
   std::vector<Event> events;
   int fail_next = 0;
+  std::size_t max_batch = 0;  // > 0: bigger batches fail as "full" (CommitResult::full)
   int commits = 0;
   bool hold = false;
   std::vector<std::function<void()>> held;
