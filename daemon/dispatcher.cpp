@@ -174,7 +174,8 @@ void Dispatcher::logRetry(Worker& w, const Lease& l, const Retry& r, Duration de
   // One line per sink per 10 s: an outage of a busy receiver must not flood the log.
   constexpr std::int64_t kEveryMs = 10'000;
   const std::int64_t now = clock_.nowMs();
-  if (now - w.last_retry_log_ms < kEveryMs) {
+  const bool logged_before = w.last_retry_log_ms != std::numeric_limits<std::int64_t>::min();
+  if (logged_before && now - w.last_retry_log_ms < kEveryMs) {
     ++w.retries_not_logged;
     log_->debug("sink {}: event {} attempt {} failed ({}); retry in {} ms", w.name, l.event.id,
                 l.attempt, r.reason, delay.count());
