@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <cstdio>
@@ -85,12 +84,11 @@ int queueCommand(const std::string& cmd, const Config& cfg, const QueueArgs& a) 
     // (in flight). OLDEST: age of the oldest of them.
     std::printf("%-20s %10s %8s %8s %12s\n", "SINK", "PENDING", "LEASED", "DEAD", "OLDEST");
     for (auto& ss : s.sinks) {
-      bool configured = std::find(names.begin(), names.end(), ss.sink) != names.end();
       std::printf("%-20s %10lld %8lld %8lld %12s%s\n", escapeControl(ss.sink).c_str(),
                   static_cast<long long>(ss.pending), static_cast<long long>(ss.leased),
                   static_cast<long long>(ss.dead),
                   ss.oldest_pending_ms ? ageText(clock.nowMs() - *ss.oldest_pending_ms).c_str() : "-",
-                  configured ? "" : "  (not in the config: see `sluice queue move`)");
+                  cfg.hasSink(ss.sink) ? "" : "  (not in the config: see `sluice queue move`)");
     }
     std::printf("PENDING includes LEASED (in flight). Events stored: %lld (%lld bytes), ids "
                 "remembered for dedup: %lld\n",
@@ -126,9 +124,7 @@ int queueCommand(const std::string& cmd, const Config& cfg, const QueueArgs& a) 
     return 0;
   }
   if (cmd == "move") {
-    bool known = std::any_of(cfg.sinks.begin(), cfg.sinks.end(),
-                             [&](auto& spec) { return spec->name == a.to; });
-    if (!known) {
+    if (!cfg.hasSink(a.to)) {
       std::fprintf(stderr, "queue move: --to %s is not a sink of this config\n", a.to.c_str());
       return kInvalid;
     }

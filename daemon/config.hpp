@@ -52,6 +52,12 @@ struct Config {
   std::vector<std::unique_ptr<SinkSpec>> sinks;
   std::vector<Route> routes;
   std::vector<std::string> secrets;  // values to redact from logs
+
+  bool hasSink(const std::string& name) const {
+    for (auto& s : sinks)
+      if (s->name == name) return true;
+    return false;
+  }
 };
 
 struct LoadResult {

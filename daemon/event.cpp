@@ -17,8 +17,9 @@ constexpr std::array<std::string_view, 5> kTypeNames = {"created", "removed", "m
                                                         "attributes", "gap"};
 constexpr std::string_view kTypePrefix = "sluice.object.";
 
-// The length of the valid UTF-8 sequence at b[i], or 0 when it is not one.
-size_t utf8Sequence(std::string_view b, size_t i) {
+}  // namespace
+
+size_t utf8Sequence(std::string_view b, size_t i, char32_t* code_point) {
   auto c = static_cast<unsigned char>(b[i]);
   size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
   if (n == 0 || i + n > b.size()) return 0;
@@ -32,8 +33,11 @@ size_t utf8Sequence(std::string_view b, size_t i) {
   if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
       cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
     return 0;
+  if (code_point) *code_point = cp;
   return n;
 }
+
+namespace {
 
 // A string member as valid UTF-8: lossy text only where it is not valid already.
 std::string text(const std::string& s) { return isUtf8(s) ? s : toUtf8Lossy(s); }

@@ -65,6 +65,9 @@ std::optional<std::int64_t> parseTime(std::string_view s);
 // Bytes → valid UTF-8 (invalid sequences become U+FFFD). `exact` tells whether nothing changed.
 std::string toUtf8Lossy(std::string_view bytes, bool* exact = nullptr);
 bool isUtf8(std::string_view bytes);
+// The length of the valid UTF-8 sequence at bytes[i] (1..4), or 0 when it is not one (overlong
+// forms, surrogates and code points past U+10FFFF are not); its code point in `code_point`.
+std::size_t utf8Sequence(std::string_view bytes, std::size_t i, char32_t* code_point = nullptr);
 // Bytes → text for a URI: valid UTF-8 stays (an IRI), but '%', control characters and every
 // byte of an invalid sequence become %XX, so distinct byte strings stay distinct.
 std::string uriEscape(std::string_view bytes);

@@ -33,32 +33,6 @@ class LineSink final : public spdlog::sinks::base_sink<std::mutex> {
   std::vector<std::string> secrets_;
 };
 
-// Length of the valid UTF-8 sequence at the start of `s` (2..4 bytes), or 0 when it is not one:
-// overlong forms, surrogates and code points above U+10FFFF are invalid (RFC 3629).
-std::size_t utf8SequenceLength(std::string_view s, char32_t* cp) {
-  auto b = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
-  auto cont = [&](std::size_t i) { return i < s.size() && (b(i) & 0xC0) == 0x80; };
-  unsigned char c = b(0);
-  if (c >= 0xC2 && c <= 0xDF && cont(1)) {
-    *cp = (char32_t(c & 0x1F) << 6) | (b(1) & 0x3F);
-    return 2;
-  }
-  if (c >= 0xE0 && c <= 0xEF && cont(1) && cont(2)) {
-    char32_t v = (char32_t(c & 0x0F) << 12) | (char32_t(b(1) & 0x3F) << 6) | (b(2) & 0x3F);
-    if (v < 0x800 || (v >= 0xD800 && v <= 0xDFFF)) return 0;
-    *cp = v;
-    return 3;
-  }
-  if (c >= 0xF0 && c <= 0xF4 && cont(1) && cont(2) && cont(3)) {
-    char32_t v = (char32_t(c & 0x07) << 18) | (char32_t(b(1) & 0x3F) << 12) |
-                 (char32_t(b(2) & 0x3F) << 6) | (b(3) & 0x3F);
-    if (v < 0x10000 || v > 0x10FFFF) return 0;
-    *cp = v;
-    return 4;
-  }
-  return 0;
-}
-
 void appendHex(std::string& out, const char* prefix, unsigned value, int digits) {
   static constexpr char kHex[] = "0123456789abcdef";
   out += prefix;
@@ -74,7 +48,7 @@ std::string escapeControl(std::string_view text) {
   while (i < text.size()) {
     auto c = static_cast<unsigned char>(text[i]);
     char32_t cp = 0;
-    std::size_t n = c < 0x80 ? 1 : utf8SequenceLength(text.substr(i), &cp);
+    std::size_t n = utf8Sequence(text, i, &cp);
     if (c == '\\') {
       out += "\\\\";
     } else if (c >= 0x20 && c < 0x7f) {

@@ -121,33 +121,27 @@ std::size_t SqliteQueue::purge(const Selector& sel) {
 MoveResult SqliteQueue::move(const std::string& from, const std::string& to) {
   MoveResult out;
   runSync([&] {
-    const std::int64_t f = nameId(from), t = nameId(to);
-    auto tally = [&](const std::string& sink, std::int64_t sid, int sign, bool only_moved) {
-      auto st = db_->prepare(std::string("SELECT state, since, count(*) FROM deliveries WHERE sink=?1") +
-                             (only_moved ? " AND seq IN (SELECT seq FROM moved)" : "") +
-                             " GROUP BY state, since");
-      st.bind(1, sid);
-      while (st.step()) delta_.add(sink, static_cast<int>(st.i64(0)), st.i64(1), sign * st.i64(2));
-    };
-    db_->exec("CREATE TEMP TABLE IF NOT EXISTS moved(seq INTEGER PRIMARY KEY)");
-    db_->exec("DELETE FROM moved");
-    tally(from, f, -1, false);
+    const std::int64_t t = nameId(to);
+    selectInto(Selector{.sink = from, .state = "any"});
+    tallySelected(-1);
     // An event routed to both sinks keeps its delivery to `to`: the other one is merged away.
-    db_->prepare("UPDATE events SET remaining = remaining - 1 WHERE seq IN (SELECT seq FROM "
-                 "deliveries WHERE sink=?1 AND seq IN (SELECT seq FROM deliveries WHERE sink=?2))")
-        .bind(1, f)
-        .bind(2, t)
+    const std::string both =
+        "(SELECT s.sink, s.seq FROM selected s JOIN deliveries d ON d.seq = s.seq AND d.sink = ?1)";
+    db_->prepare("UPDATE events SET remaining = remaining - 1 WHERE seq IN (SELECT seq FROM " +
+                 both + ")")
+        .bind(1, t)
         .run();
-    db_->prepare("DELETE FROM deliveries WHERE sink=?1 AND seq IN "
-                 "(SELECT seq FROM deliveries WHERE sink=?2)")
-        .bind(1, f)
-        .bind(2, t)
-        .run();
+    db_->prepare("DELETE FROM deliveries WHERE (sink, seq) IN " + both).bind(1, t).run();
     out.merged = static_cast<std::size_t>(db_->changes());
-    db_->prepare("INSERT INTO moved SELECT seq FROM deliveries WHERE sink=?1").bind(1, f).run();
-    db_->prepare("UPDATE deliveries SET sink=?1 WHERE sink=?2").bind(1, t).bind(2, f).run();
+    db_->prepare("DELETE FROM selected WHERE seq IN (SELECT seq FROM deliveries WHERE sink=?1)")
+        .bind(1, t)
+        .run();
+    db_->prepare("UPDATE deliveries SET sink=?1 WHERE (sink, seq) IN (SELECT sink, seq FROM selected)")
+        .bind(1, t)
+        .run();
     out.moved = static_cast<std::size_t>(db_->changes());
-    tally(to, t, 1, true);
+    db_->prepare("UPDATE selected SET sink=?1").bind(1, t).run();
+    tallySelected(1);
   });
   return out;
 }
@@ -155,20 +149,15 @@ MoveResult SqliteQueue::move(const std::string& from, const std::string& to) {
 std::size_t SqliteQueue::deadLetter(const std::string& sink, const std::string& reason) {
   std::size_t n = 0;
   runSync([&] {
-    const std::int64_t sid = nameId(sink);
-    auto st = db_->prepare("SELECT state, since, count(*) FROM deliveries WHERE sink=?1 AND "
-                           "state < 2 GROUP BY state, since");
-    st.bind(1, sid);
-    while (st.step()) {
-      delta_.add(sink, static_cast<int>(st.i64(0)), st.i64(1), -st.i64(2));
-      delta_.add(sink, 2, st.i64(1), st.i64(2));
-    }
-    db_->prepare("UPDATE deliveries SET state=2, due=?1, error=?2 WHERE sink=?3 AND state < 2")
+    selectInto(Selector{.sink = sink, .state = "any"});
+    tallySelected(-1);  // dead ones are counted back unchanged below
+    db_->prepare("UPDATE deliveries SET state=2, due=?1, error=?2 "
+                 "WHERE state < 2 AND (sink, seq) IN (SELECT sink, seq FROM selected)")
         .bind(1, clock_.nowMs())
         .bind(2, reason)
-        .bind(3, sid)
         .run();
     n = static_cast<std::size_t>(db_->changes());
+    tallySelected(1);
   });
   return n;
 }

@@ -8,9 +8,7 @@
 #include <unistd.h>
 
 #include <csignal>
-#include <algorithm>
 #include <cstring>
-#include <set>
 #include <filesystem>
 #include <mutex>
 
@@ -139,11 +137,9 @@ void Runtime::build(bool daemon) {
 
 void Runtime::checkStranded(bool log_all) {
   auto& p = *p_;
-  std::set<std::string> configured;
-  for (auto& spec : cfg_.sinks) configured.insert(spec->name);
   std::string detail;
   for (auto& ss : p.queue->stats().sinks) {
-    if (configured.count(ss.sink) || (ss.pending == 0 && ss.dead == 0)) continue;
+    if (cfg_.hasSink(ss.sink) || (ss.pending == 0 && ss.dead == 0)) continue;
     std::string what = "sink \"" + ss.sink + "\" is not in the config but has " +
                        std::to_string(ss.pending) + " pending and " + std::to_string(ss.dead) +
                        " dead deliveries";
@@ -301,8 +297,7 @@ int Runtime::once() {
   std::int64_t pending = 0;
   for (auto& ss : s.sinks) {
     pending += ss.pending;
-    const bool configured = std::any_of(cfg_.sinks.begin(), cfg_.sinks.end(),
-                                        [&](auto& spec) { return spec->name == ss.sink; });
+    const bool configured = cfg_.hasSink(ss.sink);
     if (ss.pending || ss.dead)
       std::fprintf(stderr, "sink %s: %lld pending, %lld dead%s\n", ss.sink.c_str(),
                    static_cast<long long>(ss.pending), static_cast<long long>(ss.dead),

@@ -6,21 +6,21 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <fstream>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
+
+#include "daemon/config_reader.hpp"
 
 namespace sluice::sinks::supervisor {
 namespace {
 
 namespace fs = std::filesystem;
 
+// /proc files and job.json: small, and a missing one reads as "" (nothing to match or adopt).
 std::string readAll(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  std::string why;
+  return readRegularFile(p, 1 << 20, &why).value_or("");
 }
 
 // The process group of `pid` from /proc/<pid>/stat (after the command name, which may hold
