@@ -167,6 +167,12 @@ LoadResult parseNode(const YAML::Node& root, const std::string& origin,
                   auto spec = parser(m);
                   spec->name = name;
                   spec->type = type;
+                  if (spec->takesPushes() && !cfg->http.ingress_token)
+                    m.error("", "storage pushes events to this source: set "
+                                "http.ingress_token_file (the token senders must present)");
+                  if (spec->takesPushes() && cfg->http.listen.empty())
+                    m.error("", "storage pushes events to this source: http.listen must not be "
+                                "empty");
                   source_at.emplace(name, EntryAt{m.path(), m.line()});
                   cfg->sources.push_back(std::move(spec));
                 });

@@ -32,6 +32,7 @@ namespace sluice {
 class Metrics;
 class Health;
 class HttpClient;
+class Ingress;
 
 // A source's resumable listing state (inotify: files known; S3 scan: keys and etags).
 struct IndexUpdate {
@@ -88,6 +89,9 @@ struct ConnectorContext {
   // The process's one HTTP client (streams, listings, object reads), on `io`. Set by the
   // runtime; null only in tests of connectors that make no requests.
   HttpClient* http = nullptr;
+  // Push ingress (daemon/ingress.hpp): a push source adds its route here from create(). Set by
+  // the runtime; null only in tests of connectors that take no pushes.
+  Ingress* ingress = nullptr;
 };
 
 class Connector {
@@ -111,6 +115,9 @@ class ConnectorSpec {
   // What create() needs from the machine (a directory, a device), checked without starting
   // anything, so that a reload can refuse a config whose sources could not start. "" = fine.
   virtual std::string preflight() const { return ""; }
+  // True when storage pushes events to this source through the ingress: the config then
+  // needs http.listen and http.ingress_token_file, and `sluice once` serves HTTP too.
+  virtual bool takesPushes() const { return false; }
   // How objects of this source reach jobs (see daemon/object_store.hpp); null: they cannot.
   virtual std::unique_ptr<ObjectStore> objectStore(boost::asio::io_context&) const {
     return nullptr;

@@ -67,11 +67,17 @@ struct Hub {
 
 }  // namespace
 
+struct Route {
+  RouteOptions opts;
+  std::vector<std::string> headers;  // the server's custom headers and the route's own
+  std::vector<std::pair<std::string, ServerHandler>> handlers;  // by method
+};
+
 struct HttpServer::Impl {
   explicit Impl(HttpServerOptions o) : opts(std::move(o)) {}
 
   HttpServerOptions opts;
-  std::map<std::string, std::vector<std::pair<std::string, ServerHandler>>> routes;
+  std::map<std::string, Route> routes;
   lws_protocols protocols[2] = {};
   lws_context* ctx = nullptr;
   std::shared_ptr<Hub> hub;
@@ -87,6 +93,7 @@ struct HttpServer::Impl {
   int onWritable(lws* wsi);
   void onWake();
   void onClosed(lws* wsi);
+  const Route* findRoute(const std::string& path) const;
   void dispatch(const std::shared_ptr<Txn>& t);
   int answerNow(Txn& t, int status, std::string body, std::map<std::string, std::string> h = {});
   bool writeHeaders(Txn& t);
@@ -129,7 +136,8 @@ int HttpServer::Impl::onHttp(lws* wsi, const char* uri, std::size_t len) {
   onClosed(wsi);  // a previous exchange on this connection can no longer be answered
   txns[wsi] = t;
   ServerRequest& r = t->req;
-  r = http_lws::readRequest(wsi, uri, len, opts.custom_headers);
+  const Route* route = findRoute(std::string(uri ? uri : "", uri ? len : 0));
+  r = http_lws::readRequest(wsi, uri, len, route ? route->headers : opts.custom_headers);
   t->head = r.method == "HEAD";
   // lws 4.1 mis-reads a pipelined request's body (it hands the request's own first bytes to
   // HTTP_BODY, then repeats HTTP_BODY_COMPLETION without end, so the server thread never returns
@@ -152,10 +160,9 @@ int HttpServer::Impl::onHttp(lws* wsi, const char* uri, std::size_t len) {
     t->close_after = true;  // lws now expects a body of unknown length
   }
 
-  auto route = routes.find(r.path);
-  if (route == routes.end()) return answerNow(*t, 404, "not found\n");
+  if (!route) return answerNow(*t, 404, "not found\n");
   std::string allow;
-  for (const auto& [method, handler] : route->second) {
+  for (const auto& [method, handler] : route->handlers) {
     if (method.empty() || method == r.method) {
       t->handler = &handler;
       break;
@@ -165,8 +172,9 @@ int HttpServer::Impl::onHttp(lws* wsi, const char* uri, std::size_t len) {
   if (!t->handler) return answerNow(*t, 405, "method not allowed\n", {{"Allow", allow}});
   // Answered before the body arrives; lws then reads and drops the body, keeping the
   // connection usable, and a client that waits on "Expect: 100-continue" never sends it.
-  if (length > opts.max_body)
-    return answerNow(*t, 413, "body larger than " + std::to_string(opts.max_body) + " bytes\n");
+  std::size_t max_body = route->opts.max_body ? route->opts.max_body : opts.max_body;
+  if (length > max_body)
+    return answerNow(*t, 413, "body larger than " + std::to_string(max_body) + " bytes\n");
   if (length == 0) {
     dispatch(t);
     return 0;
@@ -180,6 +188,17 @@ int HttpServer::Impl::onHttp(lws* wsi, const char* uri, std::size_t len) {
     if (lws_write(wsi, buf + LWS_PRE, sizeof kContinue - 1, LWS_WRITE_HTTP_HEADERS) < 0) return -1;
   }
   return 0;
+}
+
+const Route* HttpServer::Impl::findRoute(const std::string& path) const {
+  if (auto it = routes.find(path); it != routes.end()) return &it->second;
+  // Walk up the path: "/ingest/a/x" tries "/ingest/a/x", "/ingest/a", "/ingest", "".
+  for (auto cut = path.rfind('/'); cut != std::string::npos && cut > 0;
+       cut = path.rfind('/', cut - 1)) {
+    auto it = routes.find(path.substr(0, cut));
+    if (it != routes.end() && it->second.opts.prefix) return &it->second;
+  }
+  return nullptr;
 }
 
 int HttpServer::Impl::onBody(lws* wsi, const char* data, std::size_t len) {
@@ -324,9 +343,23 @@ HttpServer::HttpServer(HttpServerOptions opts) : impl_(std::make_unique<Impl>(st
 
 HttpServer::~HttpServer() { stop(); }
 
-void HttpServer::route(const std::string& method, const std::string& path, ServerHandler handler) {
+void HttpServer::route(const std::string& method, const std::string& path, ServerHandler handler,
+                       RouteOptions opts) {
   if (impl_->ctx) throw std::logic_error("HttpServer::route: register routes before start()");
-  impl_->routes[path].emplace_back(method, std::move(handler));
+  if (path.empty() || path[0] != '/' || (path.size() > 1 && path.back() == '/'))
+    throw std::logic_error("HttpServer::route: a path starts with '/' and does not end in one: " +
+                           path);
+  auto [it, fresh] = impl_->routes.try_emplace(path);
+  Route& r = it->second;
+  if (fresh) {
+    r.headers = impl_->opts.custom_headers;
+    r.headers.insert(r.headers.end(), opts.headers.begin(), opts.headers.end());
+    r.opts = std::move(opts);
+  } else if (r.opts.prefix != opts.prefix || r.opts.max_body != opts.max_body ||
+             r.opts.headers != opts.headers) {
+    throw std::logic_error("HttpServer::route: " + path + " registered with other options");
+  }
+  r.handlers.emplace_back(method, std::move(handler));
 }
 
 void HttpServer::start() {

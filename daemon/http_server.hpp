@@ -1,8 +1,8 @@
 #pragma once
 // The embedded HTTP server (libwebsockets), on its own thread.
 //
-// Serves what the runtime routes to it: /healthz, /readyz, /metrics now; push ingress and the
-// live feed later. Handlers run on the server thread and must not block; a handler may keep
+// Serves what the runtime routes to it: /healthz, /readyz, /metrics, and push ingress
+// (/ingest/{source}, see daemon/ingress.hpp). Handlers run on the server thread and must not block; a handler may keep
 // the Responder and call it later from any thread (e.g. after a durable commit) — the server
 // wakes its loop with lws_cancel_service(). Request bodies are limited (max_body) and answered
 // 413 beyond it. Binds only where told (default 127.0.0.1).
@@ -34,6 +34,15 @@ struct ServerResponse {
 using Responder = std::function<void(ServerResponse)>;  // call once, from any thread
 using ServerHandler = std::function<void(const ServerRequest&, Responder)>;
 
+struct RouteOptions {
+  // Also match every path below: "/ingest/a" then takes "/ingest/a/x/y" (not "/ingest/ab").
+  bool prefix = false;
+  std::size_t max_body = 0;  // 0: the server's max_body; requests above it get 413 unread
+  // Non-standard headers this route's handler reads (x-amz-*, ce-*), on top of the server's
+  // custom_headers: lws 4.1 can look them up only by name (see HttpServerOptions).
+  std::vector<std::string> headers;
+};
+
 struct HttpServerOptions {
   std::string listen = "127.0.0.1:8787";  // host:port; port 0 picks a free one
   std::size_t max_body = 10 << 20;
@@ -49,8 +58,11 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Register before start(). Exact path match; method "" matches any method.
-  void route(const std::string& method, const std::string& path, ServerHandler handler);
+  // Register before start(). Exact path match unless opts.prefix; an exact match wins over a
+  // prefix, a longer prefix over a shorter one. Method "" matches any method. The options
+  // belong to the path: registering it again (another method) must repeat them.
+  void route(const std::string& method, const std::string& path, ServerHandler handler,
+             RouteOptions opts = {});
   // Binds and starts the server thread; throws std::runtime_error when it cannot bind.
   void start();
   void stop();

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -20,6 +21,7 @@
 #include "daemon/health.hpp"
 #include "daemon/http_client.hpp"
 #include "daemon/http_server.hpp"
+#include "daemon/ingress.hpp"
 #include "daemon/intake.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/object_store.hpp"
@@ -61,13 +63,14 @@ struct Runtime::Parts {
   std::vector<std::unique_ptr<Sink>> sinks;
   std::unique_ptr<Dispatcher> dispatcher;
   std::unique_ptr<QueueIntake> intake;
+  std::unique_ptr<Ingress> ingress;  // outlives the server (reset first below)
   std::vector<std::unique_ptr<Connector>> connectors;
   std::vector<std::unique_ptr<ConnectorContext>> connector_contexts;
   std::vector<std::unique_ptr<SinkContext>> sink_contexts;
   std::unique_ptr<HttpServer> server;
   std::unique_ptr<StatsCache> stats;
   ~Parts() {
-    server.reset();  // no more scrapes into the parts below
+    server.reset();  // no more scrapes or pushes into the parts below
     // Drain the writer first: its last callbacks still reach the intake and dispatcher (their
     // handlers are posted to a loop that no longer runs, so they are only destroyed).
     queue.reset();
@@ -116,10 +119,13 @@ void Runtime::build(bool daemon) {
       [d = p.dispatcher.get()](const std::set<std::string>& sinks) {
         for (auto& s : sinks) d->wake(s);
       });
+  std::optional<std::string> token;
+  if (cfg_.http.ingress_token) token = cfg_.http.ingress_token->reveal();
+  p.ingress = std::make_unique<Ingress>(p.io, std::move(token), p.metrics);
   for (auto& spec : cfg_.sources) {
     p.connector_contexts.push_back(std::make_unique<ConnectorContext>(
         ConnectorContext{p.io, *p.intake, p.metrics, p.health, clock_, log_, cfg_.dedup_horizon,
-                         p.http.get()}));
+                         p.http.get(), p.ingress.get()}));
     p.connectors.push_back(spec->create(*p.connector_contexts.back()));
   }
   std::vector<std::string> sink_names;
@@ -127,9 +133,11 @@ void Runtime::build(bool daemon) {
   p.stats = std::make_unique<StatsCache>(*p.queue, clock_, sink_names);
   addQueueMetrics(p.metrics, *p.stats, clock_);
   checkStranded(true);
-  if (daemon && !cfg_.http.listen.empty()) {
+  // Listening before any connector starts; `once` serves too when storage pushes to a source.
+  if (!cfg_.http.listen.empty() && (daemon || !p.ingress->empty())) {
     p.server = std::make_unique<HttpServer>(HttpServerOptions{cfg_.http.listen});
     addStatusRoutes(*p.server, p.metrics, p.health, *p.stats);
+    p.ingress->attach(*p.server);
     p.server->start();
     log_->info("http: listening on {}", cfg_.http.listen);
   }
@@ -230,6 +238,7 @@ int Runtime::run() {
                    reload_ ? "reloading: intake stopped, finishing in-flight deliveries"
                            : "stopping: intake stopped, finishing in-flight deliveries");
       wait_signal();
+      p.ingress->stop();  // pushes from now on get 503: the sender keeps them
       for (auto& c : p.connectors) c->stop();
       p.dispatcher->stop(
           [&] {

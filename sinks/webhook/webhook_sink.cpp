@@ -1,7 +1,5 @@
 #include "sinks/webhook/webhook_sink.hpp"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -11,6 +9,8 @@
 
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
+
+#include "daemon/crypto.hpp"
 
 namespace sluice::sinks::webhook {
 namespace {
@@ -77,14 +77,6 @@ std::string percentEncodeHeaderValue(std::string_view value) {
     }
   }
   return out;
-}
-
-std::string hmacSha256(std::string_view key, std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &len);
-  return std::string(reinterpret_cast<const char*>(md), len);
 }
 
 std::string standardWebhookSignature(std::string_view key, std::string_view id,

@@ -36,9 +36,6 @@ WebhookPayload buildPayload(const WebhookConfig& c, const Event& ev, const Deliv
 // are percent-encoded in header values.
 std::string percentEncodeHeaderValue(std::string_view value);
 
-// The raw 32-byte HMAC-SHA256 of `data` under `key`.
-std::string hmacSha256(std::string_view key, std::string_view data);
-
 // The Standard Webhooks `webhook-signature` value: "v1," + base64 of the HMAC-SHA256 of
 // "<id>.<timestamp_s>.<body>" under `key` (the decoded `whsec_` secret).
 std::string standardWebhookSignature(std::string_view key, std::string_view id,

@@ -1,5 +1,6 @@
 // Fuzzes the embedded HTTP server's request handling: request line, path routing, query,
-// headers (Content-Length, Transfer-Encoding, Expect, custom names), bodies and the body limit.
+// headers (Content-Length, Transfer-Encoding, Expect, custom names), bodies and the body limits
+// (the server's and a prefix route's own).
 // That handling lives in libwebsockets callbacks (daemon/http_server.cpp), so the real
 // HttpServer runs once on 127.0.0.1:0 and each input is sent as raw bytes over loopback; the
 // handlers echo what they were given back into the response, so hostile header values also
@@ -57,6 +58,11 @@ sluice::HttpServer* startServer() {
   server.route("POST", "/ingress", handler);
   server.route("PUT", "/ingress", handler);
   server.route("", "/any", handler);
+  sluice::RouteOptions below;  // an ingress-like route: prefix, own body limit and headers
+  below.prefix = true;
+  below.max_body = kMaxBody / 2;
+  below.headers = {"x-amz-sns-message-type", "ce-type"};
+  server.route("POST", "/ingest/src", handler, below);
   server.route("GET", "/throws", [](const sluice::ServerRequest&, sluice::Responder) {
     throw std::runtime_error("a handler that throws still gets its client an answer");
   });

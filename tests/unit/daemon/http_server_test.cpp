@@ -481,5 +481,71 @@ TEST(HttpServer, UnframedBodiesCloseTheConnection) {
   EXPECT_NE(got.find("\r\n\r\n[]"), std::string::npos) << got;
 }
 
+TEST(HttpServer, PrefixRoutesTakeThePathsBelowThem) {
+  HttpServer s(local());
+  auto says = [](std::string what) {
+    return [what](const ServerRequest& r, Responder respond) {
+      respond(ServerResponse{200, "text/plain", what + " " + r.path, {}});
+    };
+  };
+  RouteOptions below;
+  below.prefix = true;
+  s.route("POST", "/ingest/a", says("a"), below);
+  s.route("POST", "/ingest/a/special", says("exact"));
+  s.route("POST", "/ingest/ab", says("ab"));
+  s.start();
+  Easy c;
+  EXPECT_EQ(c.request(base(s) + "/ingest/a", "POST", std::string("x")).body, "a /ingest/a");
+  EXPECT_EQ(c.request(base(s) + "/ingest/a/x/y.json", "POST", std::string("x")).body,
+            "a /ingest/a/x/y.json");
+  EXPECT_EQ(c.request(base(s) + "/ingest/a/special", "POST", std::string("x")).body,
+            "exact /ingest/a/special");
+  EXPECT_EQ(c.request(base(s) + "/ingest/ab", "POST", std::string("x")).body, "ab /ingest/ab");
+  // Not a prefix route: nothing below it; and no path merely starting with "/ingest/a".
+  EXPECT_EQ(c.request(base(s) + "/ingest/ab/x", "POST", std::string("x")).status, 404);
+  EXPECT_EQ(c.request(base(s) + "/ingest/abc", "POST", std::string("x")).status, 404);
+  EXPECT_EQ(c.request(base(s) + "/ingest", "POST", std::string("x")).status, 404);
+}
+
+TEST(HttpServer, RoutesHaveTheirOwnBodyLimitAndHeaders) {
+  HttpServerOptions o = local(1024);
+  o.custom_headers = {"x-everywhere"};
+  HttpServer s(o);
+  auto echo = [](const ServerRequest& r, Responder respond) {
+    std::string seen;
+    for (auto& [k, v] : r.headers)
+      if (k.rfind("x-", 0) == 0 || k.rfind("ce-", 0) == 0) seen += k + "=" + v + ";";
+    respond(ServerResponse{200, "text/plain", seen + " " + std::to_string(r.body.size()), {}});
+  };
+  RouteOptions big;
+  big.max_body = 8192;
+  big.headers = {"ce-id", "X-Amz-Sns-Message-Type"};
+  s.route("POST", "/big", echo, big);
+  s.route("POST", "/small", echo);
+  s.start();
+  Easy c;
+  std::vector<std::string> h = {"ce-id: 42", "x-amz-sns-message-type: Notification",
+                                "x-everywhere: 1", "x-unnamed: no"};
+  Reply r = c.request(base(s) + "/big", "POST", std::string(4096, 'b'), h);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "ce-id=42;x-amz-sns-message-type=Notification;x-everywhere=1; 4096");
+  r = c.request(base(s) + "/small", "POST", std::string(1000, 's'), h);
+  EXPECT_EQ(r.body, "x-everywhere=1; 1000");  // the route's own names are the route's
+  EXPECT_EQ(c.request(base(s) + "/small", "POST", std::string(4096, 's')).status, 413);
+  EXPECT_EQ(c.request(base(s) + "/big", "POST", std::string(8193, 'b')).status, 413);
+}
+
+TEST(HttpServer, ARouteKeepsItsOptions) {
+  HttpServer s(local());
+  auto h = [](const ServerRequest&, Responder r) { r(ServerResponse{}); };
+  RouteOptions below;
+  below.prefix = true;
+  s.route("POST", "/in", h, below);
+  EXPECT_THROW(s.route("PUT", "/in", h), std::logic_error);
+  EXPECT_NO_THROW(s.route("PUT", "/in", h, below));
+  EXPECT_THROW(s.route("GET", "in", h), std::logic_error);
+  EXPECT_THROW(s.route("GET", "/in/", h), std::logic_error);
+}
+
 }  // namespace
 }  // namespace sluice

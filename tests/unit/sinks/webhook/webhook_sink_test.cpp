@@ -1,4 +1,5 @@
 #include "sinks/webhook/webhook_sink.hpp"
+#include "daemon/crypto.hpp"
 
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>

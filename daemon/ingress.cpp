@@ -1,0 +1,152 @@
+#include "daemon/ingress.hpp"
+
+#include <boost/asio/post.hpp>
+#include <cctype>
+#include <stdexcept>
+#include <string_view>
+#include <utility>
+
+#include "daemon/crypto.hpp"
+#include "daemon/event.hpp"
+#include "daemon/metrics.hpp"
+
+namespace sluice {
+namespace {
+
+// The one answer of a request. The last copy to go without having answered answers 503, so
+// a request whose handler never ran (loop stopped) or dropped it still gets a reply.
+class Answer {
+ public:
+  Answer(Responder respond, Metrics& metrics, std::string source)
+      : respond_(std::move(respond)), metrics_(metrics), source_(std::move(source)) {}
+  Answer(const Answer&) = delete;
+  Answer& operator=(const Answer&) = delete;
+  ~Answer() {
+    if (!done_.exchange(true))
+      send(ServerResponse{503,
+                          "text/plain; charset=utf-8",
+                          "not taken: sluice is stopping or could not store it; send it again\n",
+                          {{"Retry-After", "5"}}});
+  }
+  void operator()(ServerResponse r) {
+    if (!done_.exchange(true)) send(std::move(r));
+  }
+
+ private:
+  void send(ServerResponse r) {
+    metrics_
+        .counter("sluice_ingress_requests_total", "Push ingress requests answered, by status",
+                 {{"source", source_}, {"code", std::to_string(r.status)}})
+        .inc();
+    respond_(std::move(r));
+  }
+  Responder respond_;
+  Metrics& metrics_;
+  std::string source_;
+  std::atomic<bool> done_{false};
+};
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool startsWithNoCase(std::string_view s, std::string_view prefix) {
+  if (s.size() < prefix.size()) return false;
+  for (std::size_t i = 0; i < prefix.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
+  return true;
+}
+
+// The value of `name` in an '&'-joined query (as ServerRequest::query has it, %-encoded).
+std::optional<std::string> queryValue(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view part = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    auto eq = part.find('=');
+    if (eq == std::string_view::npos || part.substr(0, eq) != name) continue;
+    std::string out;
+    std::string_view v = part.substr(eq + 1);
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      auto hex = [](char c) {
+        return c >= '0' && c <= '9'   ? c - '0'
+               : c >= 'A' && c <= 'F' ? c - 'A' + 10
+               : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                      : -1;
+      };
+      if (v[i] == '%' && i + 2 < v.size() && hex(v[i + 1]) >= 0 && hex(v[i + 2]) >= 0) {
+        out += static_cast<char>(hex(v[i + 1]) * 16 + hex(v[i + 2]));
+        i += 2;
+      } else {
+        out += v[i] == '+' ? ' ' : v[i];
+      }
+    }
+    return out;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Ingress::Ingress(boost::asio::io_context& io, std::optional<std::string> token, Metrics& metrics)
+    : io_(io), token_(std::move(token)), metrics_(metrics) {}
+
+void Ingress::add(const std::string& source, IngressRoute route) {
+  if (!token_ || token_->empty())
+    throw std::runtime_error("source \"" + source +
+                             "\" takes pushed events: set http.ingress_token_file");
+  if (!route.handler) throw std::logic_error("Ingress::add: no handler for " + source);
+  if (!routes_.emplace(source, std::move(route)).second)
+    throw std::logic_error("Ingress::add: a second route for source " + source);
+}
+
+bool Ingress::authorized(const ServerRequest& r, const std::string& token) {
+  bool ok = false;  // every form is checked, so the time does not tell which one was tried
+  if (auto it = r.headers.find("authorization"); it != r.headers.end()) {
+    std::string_view v = trim(it->second);
+    if (startsWithNoCase(v, "bearer ")) {
+      ok |= constantTimeEqual(trim(v.substr(7)), token);
+    } else if (startsWithNoCase(v, "basic ")) {
+      if (auto decoded = base64Decode(trim(v.substr(6)))) {
+        auto colon = decoded->find(':');
+        if (colon != std::string::npos)
+          ok |= constantTimeEqual(std::string_view(*decoded).substr(colon + 1), token);
+      }
+    }
+  }
+  if (auto t = queryValue(r.query, "token")) ok |= constantTimeEqual(*t, token);
+  return ok;
+}
+
+void Ingress::attach(HttpServer& server) {
+  for (auto& [source, route] : routes_) {
+    RouteOptions opts;
+    opts.prefix = true;
+    opts.max_body = route.max_body;
+    opts.headers = route.headers;
+    auto handler = route.handler;
+    server.route(
+        route.method, pathOf(source),
+        [this, source = source, handler, stopping = stopping_](const ServerRequest& r,
+                                                               Responder respond) {
+          auto answer = std::make_shared<Answer>(std::move(respond), metrics_, source);
+          if (!authorized(r, *token_)) {
+            (*answer)(ServerResponse{401,
+                                     "text/plain; charset=utf-8",
+                                     "missing or wrong ingress token\n",
+                                     {{"WWW-Authenticate", "Bearer realm=\"sluice\""}}});
+            return;
+          }
+          if (stopping->load()) return;  // Answer's destructor: 503, the sender keeps it
+          // The server clears its copy after this call returns: the handler gets its own.
+          boost::asio::post(io_, [handler, req = r, answer]() mutable {
+            handler(std::move(req), [answer](ServerResponse resp) { (*answer)(std::move(resp)); });
+          });
+        },
+        opts);
+  }
+}
+
+}  // namespace sluice
