@@ -411,6 +411,8 @@ struct HttpClient::Impl {
     set(CURLOPT_ERRORBUFFER, t.errbuf);
     set(CURLOPT_NOSIGNAL, 1L);
     set(CURLOPT_URL, r.url.c_str());
+    // Object keys are opaque: "a/../b" or "a//b" is a key, sent exactly as given (and signed so).
+    set(CURLOPT_PATH_AS_IS, 1L);
     set(CURLOPT_PROTOCOLS_STR, "http,https");
     set(CURLOPT_OPENSOCKETFUNCTION, &Impl::openSocket);
     set(CURLOPT_OPENSOCKETDATA, static_cast<void*>(this));
