@@ -16,21 +16,20 @@
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <map>
 #include <mutex>
-
-#include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 namespace sluice {
 
@@ -68,6 +67,7 @@ struct HttpClient::Impl {
     bool responded = false;  // on_response was called
     bool paused = false;     // pause(): the next chunk pauses the transfer (curl keeps it)
     FILE* upload = nullptr;
+    curl_off_t upload_left = 0;  // bytes of the upload (or of its part) still to send
     int download_fd = -1;
     ~Transfer() {
       if (upload) std::fclose(upload);
@@ -374,7 +374,9 @@ struct HttpClient::Impl {
 
   static size_t onRead(char* buf, size_t size, size_t n, void* userp) {
     auto* t = static_cast<Transfer*>(userp);
-    size_t got = std::fread(buf, 1, size * n, t->upload);
+    size_t want = std::min<size_t>(size * n, static_cast<size_t>(t->upload_left));
+    size_t got = want ? std::fread(buf, 1, want, t->upload) : 0;
+    t->upload_left -= static_cast<curl_off_t>(got);
     return got == 0 && std::ferror(t->upload) ? CURL_READFUNC_ABORT : got;
   }
 
@@ -389,10 +391,22 @@ struct HttpClient::Impl {
         t.resp.error = "cannot read " + r.upload_file + ": " + std::strerror(errno);
         return false;
       }
-      *upload_size = static_cast<curl_off_t>(st.st_size);
+      // A part (multipart uploads): from upload_offset, upload_length bytes (0: to the end).
+      auto total = static_cast<std::uint64_t>(st.st_size);
+      std::uint64_t offset = std::min(r.upload_offset, total);
+      std::uint64_t length = total - offset;
+      if (r.upload_length) length = std::min(length, r.upload_length);
+      if (::fseeko(t.upload, static_cast<off_t>(offset), SEEK_SET) != 0) {
+        t.resp.curl_code = CURLE_READ_ERROR;
+        t.resp.error = "cannot seek in " + r.upload_file + ": " + std::strerror(errno);
+        return false;
+      }
+      *upload_size = static_cast<curl_off_t>(length);
+      t.upload_left = *upload_size;
     }
     if (!r.download_file.empty()) {
-      t.download_fd = ::open(r.download_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      t.download_fd =
+          ::open(r.download_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
       if (t.download_fd < 0) {
         t.resp.curl_code = CURLE_WRITE_ERROR;
         t.resp.error = "cannot write " + r.download_file + ": " + std::strerror(errno);

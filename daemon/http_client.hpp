@@ -7,6 +7,7 @@
 // Threading: construct, send() and cancel() on the io_context thread only; `done` and
 // `on_body` run on that thread too. Never throws after construction. TLS verification is on
 // unless a request explicitly turns it off.
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -16,8 +17,6 @@
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
 
 namespace sluice {
 
@@ -30,10 +29,10 @@ struct HttpRequest {
   std::string url;
   HttpHeaders headers;
   std::string body;
-  std::chrono::milliseconds timeout{30'000};          // whole transfer; 0 = none (streams)
+  std::chrono::milliseconds timeout{30'000};  // whole transfer; 0 = none (streams)
   std::chrono::milliseconds connect_timeout{10'000};
   bool verify_tls = true;
-  std::string ca_file;                                 // extra CA bundle; empty = system store
+  std::string ca_file;  // extra CA bundle; empty = system store
   HttpVersion version = HttpVersion::Auto;
   std::optional<std::pair<std::string, std::string>> basic_auth;  // user, password
   // Streaming: when set, body chunks are passed here instead of being collected; return false
@@ -45,24 +44,28 @@ struct HttpRequest {
   // Long-lived streams: fail with a timeout (CURLE_OPERATION_TIMEDOUT) when nothing arrives
   // for this long (whole seconds; 0: off). A paused transfer is not idle.
   std::chrono::milliseconds idle_timeout{0};
-  std::size_t max_response_body = 1 << 20;             // collected bytes kept, rest discarded
+  std::size_t max_response_body = 1 << 20;  // collected bytes kept, rest discarded
   // Large objects: the request body is read from this file instead of `body` (PUT uploads,
   // POST otherwise), and the response body is written to `download_file` (created 0600,
   // truncated) instead of being collected. A file that cannot be opened fails the transfer
   // (curl_code CURLE_READ_ERROR / CURLE_WRITE_ERROR, the reason in `error`).
   std::string upload_file;
   std::string download_file;
+  // Only a part of upload_file (multipart uploads): upload_length bytes (0: to the end) from
+  // byte upload_offset.
+  std::uint64_t upload_offset = 0;
+  std::uint64_t upload_length = 0;
   // TLS client authentication (X.509; a grid proxy holds both in one file: name it twice).
   std::string client_cert;
   std::string client_key;
 };
 
 struct HttpResponse {
-  long status = 0;          // 0 when no HTTP answer arrived
-  HttpHeaders headers;      // names lower-cased
+  long status = 0;      // 0 when no HTTP answer arrived
+  HttpHeaders headers;  // names lower-cased
   std::string body;
-  int curl_code = 0;        // CURLcode; 0 = transfer completed
-  std::string error;        // curl's message when curl_code != 0
+  int curl_code = 0;  // CURLcode; 0 = transfer completed
+  std::string error;  // curl's message when curl_code != 0
   bool cancelled = false;
   std::chrono::microseconds elapsed{0};
   const std::string* header(std::string_view lower_name) const;

@@ -9,6 +9,7 @@
 #include "daemon/crypto.hpp"
 #include "daemon/event.hpp"
 #include "daemon/metrics.hpp"
+#include "daemon/sigv4.hpp"
 
 namespace sluice {
 namespace {
@@ -67,23 +68,7 @@ std::optional<std::string> queryValue(std::string_view query, std::string_view n
     query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
     auto eq = part.find('=');
     if (eq == std::string_view::npos || part.substr(0, eq) != name) continue;
-    std::string out;
-    std::string_view v = part.substr(eq + 1);
-    for (std::size_t i = 0; i < v.size(); ++i) {
-      auto hex = [](char c) {
-        return c >= '0' && c <= '9'   ? c - '0'
-               : c >= 'A' && c <= 'F' ? c - 'A' + 10
-               : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                      : -1;
-      };
-      if (v[i] == '%' && i + 2 < v.size() && hex(v[i + 1]) >= 0 && hex(v[i + 2]) >= 0) {
-        out += static_cast<char>(hex(v[i + 1]) * 16 + hex(v[i + 2]));
-        i += 2;
-      } else {
-        out += v[i] == '+' ? ' ' : v[i];
-      }
-    }
-    return out;
+    return formDecode(part.substr(eq + 1));
   }
   return std::nullopt;
 }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <ctime>
 #include <map>
@@ -64,20 +65,6 @@ int hexValue(char c) {
   return -1;
 }
 
-// Query components as servers read them: %XX decoded, '+' a space.
-std::string formDecode(std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && hexValue(s[i + 1]) >= 0 && hexValue(s[i + 2]) >= 0) {
-      out += static_cast<char>(hexValue(s[i + 1]) * 16 + hexValue(s[i + 2]));
-      i += 2;
-    } else {
-      out += s[i] == '+' ? ' ' : s[i];
-    }
-  }
-  return out;
-}
-
 std::string canonicalQuery(std::string_view query) {
   std::vector<std::pair<std::string, std::string>> params;
   while (!query.empty()) {
@@ -124,7 +111,9 @@ std::string canonicalUri(std::string_view path, bool s3) {
   return uriEncode(normalizePath(path), true);
 }
 
-std::string fileSha256Hex(const std::string& path, std::string* error) {
+// The hash of what HttpClient will send of the file: `length` bytes (0: all) from `offset`.
+std::string fileSha256Hex(const std::string& path, std::uint64_t offset, std::uint64_t length,
+                          std::string* error) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     *error = "cannot read " + path + ": " + std::strerror(errno);
@@ -134,8 +123,14 @@ std::string fileSha256Hex(const std::string& path, std::string* error) {
   EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
   std::vector<char> buf(1 << 16);
   ssize_t n = 0;
-  while ((n = ::read(fd, buf.data(), buf.size())) > 0)
+  std::uint64_t left = length ? length : UINT64_MAX;
+  auto pos = static_cast<off_t>(offset);
+  while (left > 0 &&
+         (n = ::pread(fd, buf.data(), std::min<std::uint64_t>(buf.size(), left), pos)) > 0) {
     EVP_DigestUpdate(ctx, buf.data(), static_cast<std::size_t>(n));
+    left -= static_cast<std::uint64_t>(n);
+    pos += n;
+  }
   if (n < 0) *error = "cannot read " + path + ": " + std::strerror(errno);
   ::close(fd);
   unsigned char md[EVP_MAX_MD_SIZE];
@@ -146,6 +141,19 @@ std::string fileSha256Hex(const std::string& path, std::string* error) {
 }
 
 }  // namespace
+
+std::string formDecode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hexValue(s[i + 1]) >= 0 && hexValue(s[i + 2]) >= 0) {
+      out += static_cast<char>(hexValue(s[i + 1]) * 16 + hexValue(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i] == '+' ? ' ' : s[i];
+    }
+  }
+  return out;
+}
 
 bool isHttpToken(std::string_view name) {
   if (name.empty()) return false;
@@ -243,7 +251,7 @@ std::string sigv4SignRequest(HttpRequest& req, const AwsCredentials& creds, cons
     payload = "UNSIGNED-PAYLOAD";
   } else if (!req.upload_file.empty()) {
     std::string error;
-    payload = fileSha256Hex(req.upload_file, &error);
+    payload = fileSha256Hex(req.upload_file, req.upload_offset, req.upload_length, &error);
     if (!error.empty()) return error;
   } else {
     payload = hexEncode(sha256(req.body));

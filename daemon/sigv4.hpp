@@ -38,6 +38,10 @@ struct SigV4Parts {
 // AWS's UriEncode: every byte but A-Z a-z 0-9 - . _ ~ as %XX (upper-case hex); '/' kept when
 // `keep_slash` (object keys in paths).
 std::string uriEncode(std::string_view bytes, bool keep_slash);
+// application/x-www-form-urlencoded decoding ('+' a space, %XX a byte; a stray '%' stays): how
+// servers read query components, and how S3 encodes keys in url-encoded listings and in
+// notifications.
+std::string formDecode(std::string_view s);
 // RFC 9110 token: what a header name must be (and so never holds ';', ':' or blanks).
 bool isHttpToken(std::string_view name);
 // "20150830T123600Z"

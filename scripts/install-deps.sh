@@ -5,7 +5,7 @@ set -euo pipefail
 what=${1:-build}   # build | test | bench
 pkgs=(g++ cmake make pkg-config
       libboost-dev libcurl4-openssl-dev nlohmann-json3-dev libwebsockets-dev libspdlog-dev
-      libyaml-cpp-dev libsqlite3-dev libsystemd-dev libssl-dev libcli11-dev)
+      libyaml-cpp-dev libsqlite3-dev libsystemd-dev libssl-dev libcli11-dev libexpat1-dev)
 case "$what" in
   # clang-14 + its runtimes (libFuzzer, ASan, UBSan) and llvm-symbolizer: make fuzz / fuzz-smoke
   test)  pkgs+=(libgtest-dev libgmock-dev python3 curl sqlite3 clang-14 libclang-rt-14-dev llvm-14) ;;
