@@ -11,6 +11,7 @@
 //  - start(), stop() and catchUp() are called on the io_context thread; callbacks run there.
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -45,6 +46,11 @@ struct Batch {
   std::vector<Event> events;
   std::optional<std::string> cursor;  // set: replaces the stored cursor
   std::vector<IndexUpdate> index;
+  // events[i] → why it cannot be used (e.g. a pushed body sluice could not parse, kept as a
+  // `gap` event holding it): stored straight into the dead-letter queue with that reason, for
+  // every sink the source's routes name (filters do not apply: there is nothing to filter on).
+  // Nothing is dropped, and an operator can replay it.
+  std::map<std::size_t, std::string> dead;
 };
 
 struct CommitResult {
@@ -55,6 +61,7 @@ struct CommitResult {
   std::size_t deduplicated = 0;  // ids already seen within the dedup horizon
   std::size_t unrouted = 0;      // new events no route wanted (counted, not stored)
   std::size_t unencodable = 0;   // stored straight into the dead-letter queue (see the reason)
+  std::size_t parked = 0;        // Batch::dead entries stored into the dead-letter queue
 };
 
 struct SourceState {
@@ -119,7 +126,8 @@ class ConnectorSpec {
   // needs http.listen and http.ingress_token_file, and `sluice once` serves HTTP too.
   virtual bool takesPushes() const { return false; }
   // How objects of this source reach jobs (see daemon/object_store.hpp); null: they cannot.
-  virtual std::unique_ptr<ObjectStore> objectStore(boost::asio::io_context&) const {
+  virtual std::unique_ptr<ObjectStore> objectStore(boost::asio::io_context&, HttpClient&,
+                                                   const Clock&) const {
     return nullptr;
   }
 };

@@ -65,19 +65,21 @@ struct Hub {
   std::vector<std::shared_ptr<Txn>> ready;  // answered, not yet picked up by the loop
 };
 
-}  // namespace
-
-struct Route {
+// A path's handlers. Inside the anonymous namespace: sluice::Route (config.hpp) is another type,
+// and two definitions of one name break the one-definition rule (ASan saw it).
+struct PathRoute {
   RouteOptions opts;
   std::vector<std::string> headers;  // the server's custom headers and the route's own
   std::vector<std::pair<std::string, ServerHandler>> handlers;  // by method
 };
 
+}  // namespace
+
 struct HttpServer::Impl {
   explicit Impl(HttpServerOptions o) : opts(std::move(o)) {}
 
   HttpServerOptions opts;
-  std::map<std::string, Route> routes;
+  std::map<std::string, PathRoute> routes;
   lws_protocols protocols[2] = {};
   lws_context* ctx = nullptr;
   std::shared_ptr<Hub> hub;
@@ -93,7 +95,7 @@ struct HttpServer::Impl {
   int onWritable(lws* wsi);
   void onWake();
   void onClosed(lws* wsi);
-  const Route* findRoute(const std::string& path) const;
+  const PathRoute* findRoute(const std::string& path) const;
   void dispatch(const std::shared_ptr<Txn>& t);
   int answerNow(Txn& t, int status, std::string body, std::map<std::string, std::string> h = {});
   bool writeHeaders(Txn& t);
@@ -136,7 +138,7 @@ int HttpServer::Impl::onHttp(lws* wsi, const char* uri, std::size_t len) {
   onClosed(wsi);  // a previous exchange on this connection can no longer be answered
   txns[wsi] = t;
   ServerRequest& r = t->req;
-  const Route* route = findRoute(std::string(uri ? uri : "", uri ? len : 0));
+  const PathRoute* route = findRoute(std::string(uri ? uri : "", uri ? len : 0));
   r = http_lws::readRequest(wsi, uri, len, route ? route->headers : opts.custom_headers);
   t->head = r.method == "HEAD";
   // lws 4.1 mis-reads a pipelined request's body (it hands the request's own first bytes to
@@ -190,7 +192,7 @@ int HttpServer::Impl::onHttp(lws* wsi, const char* uri, std::size_t len) {
   return 0;
 }
 
-const Route* HttpServer::Impl::findRoute(const std::string& path) const {
+const PathRoute* HttpServer::Impl::findRoute(const std::string& path) const {
   if (auto it = routes.find(path); it != routes.end()) return &it->second;
   // Walk up the path: "/ingest/a/x" tries "/ingest/a/x", "/ingest/a", "/ingest", "".
   for (auto cut = path.rfind('/'); cut != std::string::npos && cut > 0;
@@ -350,7 +352,7 @@ void HttpServer::route(const std::string& method, const std::string& path, Serve
     throw std::logic_error("HttpServer::route: a path starts with '/' and does not end in one: " +
                            path);
   auto [it, fresh] = impl_->routes.try_emplace(path);
-  Route& r = it->second;
+  PathRoute& r = it->second;
   if (fresh) {
     r.headers = impl_->opts.custom_headers;
     r.headers.insert(r.headers.end(), opts.headers.begin(), opts.headers.end());

@@ -1,7 +1,8 @@
 #include "daemon/intake.hpp"
 
-#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
 
 namespace sluice {
 
@@ -23,8 +24,9 @@ QueueIntake::QueueIntake(boost::asio::io_context& io, Queue& queue, const Router
 void QueueIntake::commit(Batch batch, std::function<void(CommitResult)> done) {
   RoutedBatch rb;
   std::set<std::string> sinks;
-  for (auto& ev : batch.events) {
-    rb.sinks.push_back(router_.sinksFor(batch.source, ev));
+  for (std::size_t i = 0; i < batch.events.size(); ++i) {
+    rb.sinks.push_back(batch.dead.count(i) ? router_.sinksOf(batch.source)
+                                           : router_.sinksFor(batch.source, batch.events[i]));
     sinks.insert(rb.sinks.back().begin(), rb.sinks.back().end());
   }
   const std::string source = batch.source;
@@ -36,17 +38,31 @@ void QueueIntake::commit(Batch batch, std::function<void(CommitResult)> done) {
                             done = std::move(done), r = std::move(r)] {
       Labels l{{"source", source}};
       if (r.ok) {
-        metrics_.counter("sluice_events_received_total", "events read from sources", l).inc(received);
-        metrics_.counter("sluice_events_committed_total", "new events stored durably", l).inc(r.committed);
-        metrics_.counter("sluice_events_deduplicated_total",
-                         "events already seen within the dedup horizon", l).inc(r.deduplicated);
-        metrics_.counter("sluice_events_unrouted_total", "new events no route wanted", l).inc(r.unrouted);
-        if (r.unencodable > 0) {
-          metrics_.counter("sluice_events_unencodable_total",
-                           "events stored straight into the dead-letter queue: not encodable", l)
-              .inc(r.unencodable);
-          log_->warn("source {}: {} events could not be encoded exactly and went to the "
-                     "dead-letter queue (see `sluice queue dead`)", source, r.unencodable);
+        metrics_.counter("sluice_events_received_total", "events read from sources", l)
+            .inc(received);
+        metrics_.counter("sluice_events_committed_total", "new events stored durably", l)
+            .inc(r.committed);
+        metrics_
+            .counter("sluice_events_deduplicated_total",
+                     "events already seen within the dedup horizon", l)
+            .inc(r.deduplicated);
+        metrics_.counter("sluice_events_unrouted_total", "new events no route wanted", l)
+            .inc(r.unrouted);
+        // Stored straight into the dead-letter queue: said once per batch, counted by cause.
+        const struct {
+          std::size_t n;
+          const char *metric, *help, *what;
+        } dead[] = {{r.unencodable, "sluice_events_unencodable_total",
+                     "events stored straight into the dead-letter queue: not encodable",
+                     "events could not be encoded exactly"},
+                    {r.parked, "sluice_events_parked_total",
+                     "unusable input stored straight into the dead-letter queue",
+                     "unusable inputs (with the reason)"}};
+        for (auto& d : dead) {
+          if (d.n == 0) continue;
+          metrics_.counter(d.metric, d.help, l).inc(d.n);
+          log_->warn("source {}: {} {} went to the dead-letter queue (see `sluice queue dead`)",
+                     source, d.n, d.what);
         }
         if (health_.state("queue") != HealthState::Ok) {
           health_.set("queue", HealthState::Ok);

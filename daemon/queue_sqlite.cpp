@@ -324,6 +324,8 @@ void SqliteQueue::append(RoutedBatch rb, std::function<void(CommitResult)> done)
       bodies->push_back(toJson(ev).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     }
   }
+  for (auto& [i, why] : batch->batch.dead)
+    if (i < bodies->size()) unencodable->emplace(i, why);
   submit({[this, batch, bodies, unencodable, result] {
             CommitResult r;
             const std::int64_t now = clock_.nowMs();
@@ -380,7 +382,7 @@ void SqliteQueue::append(RoutedBatch rb, std::function<void(CommitResult)> done)
                 ins.run();
               }
               ++r.committed;
-              if (state == kDead) ++r.unencodable;
+              if (state == kDead) ++(batch->batch.dead.count(i) ? r.parked : r.unencodable);
             }
             if (batch->batch.cursor) {
               db_->prepare("INSERT OR REPLACE INTO cursors(source, value) VALUES(?1, ?2)")

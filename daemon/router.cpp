@@ -21,6 +21,16 @@ bool Router::matches(const RouteFilter& f, const Event& ev) {
   return true;
 }
 
+std::vector<std::string> Router::sinksOf(const std::string& source) const {
+  std::vector<std::string> out;
+  for (auto& r : routes_) {
+    if (std::find(r.from.begin(), r.from.end(), source) == r.from.end()) continue;
+    for (auto& s : r.to)
+      if (std::find(out.begin(), out.end(), s) == out.end()) out.push_back(s);
+  }
+  return out;
+}
+
 std::vector<std::string> Router::sinksFor(const std::string& source, const Event& ev) const {
   std::vector<std::string> out;
   for (auto& r : routes_) {

@@ -13,6 +13,8 @@ class Router {
   explicit Router(std::vector<Route> routes) : routes_(std::move(routes)) {}
   // Sink names, each at most once, in route order.
   std::vector<std::string> sinksFor(const std::string& source, const Event& ev) const;
+  // Every sink a route from `source` names, whatever its filter.
+  std::vector<std::string> sinksOf(const std::string& source) const;
   static bool matches(const RouteFilter& f, const Event& ev);
 
  private:

@@ -107,7 +107,7 @@ void Runtime::build(bool daemon) {
   p.http = std::make_unique<HttpClient>(p.io);
   p.dispatcher = std::make_unique<Dispatcher>(p.io, *p.queue, p.metrics, p.health, clock_, log_);
   for (auto& spec : cfg_.sources)
-    if (auto store = spec->objectStore(p.io)) p.stores.add(spec->name, std::move(store));
+    if (auto store = spec->objectStore(p.io, *p.http, clock_)) p.stores.add(spec->name, std::move(store));
   for (auto& spec : cfg_.sinks) {
     p.sink_contexts.push_back(std::make_unique<SinkContext>(
         SinkContext{p.io, *p.http, p.metrics, p.health, clock_, cfg_.state_dir, log_, &p.stores}));

@@ -21,7 +21,8 @@ struct LocalSpec final : ConnectorSpec {
   std::size_t max_pending = 16384;
   std::unique_ptr<Connector> create(ConnectorContext& ctx) const override;
   std::string preflight() const override;
-  std::unique_ptr<ObjectStore> objectStore(boost::asio::io_context& io) const override;
+  std::unique_ptr<ObjectStore> objectStore(boost::asio::io_context& io, HttpClient&,
+                                           const Clock&) const override;
 };
 
 bool ignored(const std::vector<std::string>& globs, const std::string& base_name);

@@ -68,7 +68,8 @@ void LocalStore::fetch(const Event& ev, const std::filesystem::path& dest,
   boost::asio::post(io_, [done = std::move(done), why = std::move(why)] { done(why); });
 }
 
-std::unique_ptr<ObjectStore> LocalSpec::objectStore(boost::asio::io_context& io) const {
+std::unique_ptr<ObjectStore> LocalSpec::objectStore(boost::asio::io_context& io, HttpClient&,
+                                                    const Clock&) const {
   return std::make_unique<LocalStore>(io);
 }
 

@@ -105,6 +105,38 @@ TEST_F(QueueFixture, DeadLetterListReplayPurge) {
   EXPECT_EQ(q->stats().events, 0);
 }
 
+// A source's unusable input (Batch::dead) is stored, dead, with its reason, for every sink named,
+// and never leased: an operator sees it in `queue dead` and can replay it.
+TEST_F(QueueFixture, ParkedEventsGoStraightToTheDeadLetterQueue) {
+  auto q = openSqliteQueue(opts(), clock);
+  RoutedBatch rb;
+  rb.batch.source = "in";
+  rb.batch.events = {makeEvent("/ok"), makeEvent("/garbage")};
+  rb.batch.dead[1] = "a push sluice cannot use: the body is not a JSON object";
+  rb.sinks = {{"hook"}, {"hook", "gpu"}};
+  std::promise<CommitResult> p;
+  q->append(std::move(rb), [&](CommitResult r) { p.set_value(r); });
+  CommitResult r = p.get_future().get();
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.committed, 2u);
+  EXPECT_EQ(r.parked, 1u);
+  EXPECT_EQ(r.unencodable, 0u);
+  auto l = lease(*q, "hook", 10);
+  ASSERT_EQ(l.size(), 1u);
+  EXPECT_TRUE(lease(*q, "gpu", 10).empty());
+  Selector dead;
+  auto rows = q->list(dead);
+  ASSERT_EQ(rows.size(), 2u);  // one per sink
+  for (auto& row : rows) {
+    EXPECT_EQ(row.subject, "/garbage");
+    EXPECT_EQ(row.last_error, "a push sluice cannot use: the body is not a JSON object");
+  }
+  Selector gpu;
+  gpu.sink = "gpu";
+  EXPECT_EQ(q->replay(gpu), 1u);
+  EXPECT_EQ(lease(*q, "gpu", 10).size(), 1u);
+}
+
 TEST_F(QueueFixture, IndexUpdatesAreStoredWithTheBatch) {
   auto q = openSqliteQueue(opts(), clock);
   RoutedBatch rb;

@@ -46,6 +46,10 @@ TEST(Router, SinksAreUnionOfMatchingRoutesWithoutDuplicates) {
   EXPECT_EQ(r.sinksFor("inbox", ev("/x.tif")), (std::vector<std::string>{"gpu", "hook"}));
   EXPECT_EQ(r.sinksFor("desy", ev("/x.tif")), std::vector<std::string>{});
   EXPECT_EQ(r.sinksFor("nobody", ev("/x.h5")), std::vector<std::string>{});
+  // Whatever the filters: where a source's unusable input is parked.
+  EXPECT_EQ(r.sinksOf("inbox"), (std::vector<std::string>{"gpu", "hook", "archive"}));
+  EXPECT_EQ(r.sinksOf("desy"), (std::vector<std::string>{"hook", "archive"}));
+  EXPECT_EQ(r.sinksOf("nobody"), std::vector<std::string>{});
 }
 
 }  // namespace

@@ -18,60 +18,15 @@
 #include "daemon/metrics.hpp"
 #include "daemon/registry.hpp"
 #include "tests/unit/support/loop.hpp"
+#include "tests/unit/support/recording_intake.hpp"
+#include "tests/unit/support/source_entry.hpp"
 #include "tests/unit/support/temp_dir.hpp"
 
 namespace sluice::connectors::local::test {
 
 using sluice::test::TempDir;
 
-// Stands in for the queue at the connector's seam: keeps what was committed and can refuse.
-class RecordingIntake final : public Intake {
- public:
-  explicit RecordingIntake(boost::asio::io_context& io) : io_(io) {}
-  void commit(Batch b, std::function<void(CommitResult)> done) override {
-    ++commits;
-    if (hold) {  // a slow disk: the commit completes when the test says so
-      held.push_back([this, b = std::move(b), done = std::move(done)]() mutable {
-        commit(std::move(b), std::move(done));
-      });
-      --commits;
-      return;
-    }
-    CommitResult r;
-    if (fail_next > 0) {
-      --fail_next;
-      r.error = "database or disk is full";
-    } else if (max_batch > 0 && b.index.size() > max_batch) {  // queue.max_size too close
-      r.full = true;
-      r.error = "the queue is full: this batch would pass queue.max_size";
-    } else {
-      r.ok = true;
-      for (auto& u : b.index) {
-        if (u.fingerprint)
-          index[u.key] = *u.fingerprint;
-        else
-          index.erase(u.key);
-      }
-      for (auto& e : b.events) events.push_back(e);
-      r.committed = b.events.size();
-    }
-    boost::asio::post(io_, [done = std::move(done), r] { done(r); });
-  }
-  SourceState loadState(const std::string&, const IndexVisitor& visit) override {
-    if (visit)
-      for (auto& [k, fp] : index) visit(k, fp);
-    return {};
-  }
-
-  boost::asio::io_context& io_;
-  std::map<std::string, std::string> index;
-  std::vector<Event> events;
-  int fail_next = 0;
-  std::size_t max_batch = 0;  // > 0: bigger batches fail as "full" (CommitResult::full)
-  int commits = 0;
-  bool hold = false;
-  std::vector<std::function<void()>> held;
-};
+using sluice::test::RecordingIntake;
 
 struct LocalFixture : ::testing::Test {
   TempDir dir;
@@ -93,14 +48,10 @@ struct LocalFixture : ::testing::Test {
   std::string root() const { return dir.path().string() + "/in"; }
   void make(const std::string& extra = "", const std::function<void(LocalSpec&)>& tune = nullptr) {
     std::filesystem::create_directories(root());
-    YAML::Node n = YAML::Load("{name: in, type: local, path: '" + root() + "'" + extra + "}");
-    ConfigErrors errors;
-    MapReader m(n, "sources[0]", errors);
-    m.string("name");
-    m.string("type");
-    spec = findConnector("local")(m);
-    ASSERT_TRUE(errors.empty()) << errors.list().at(0).str();
-    spec->name = "in";
+    std::string error;
+    spec = sluice::test::parseSourceEntry(
+        "{name: in, type: local, path: '" + root() + "'" + extra + "}", &error);
+    ASSERT_TRUE(spec) << error;
     if (tune) tune(static_cast<LocalSpec&>(*spec));
     conn = spec->create(ctx);
   }

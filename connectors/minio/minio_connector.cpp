@@ -1,0 +1,343 @@
+#include "connectors/minio/minio_connector.hpp"
+
+#include <spdlog/logger.h>
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <stdexcept>
+
+#include "daemon/crypto.hpp"
+#include "daemon/health.hpp"
+#include "daemon/ingress.hpp"
+#include "daemon/metrics.hpp"
+#include "daemon/sigv4.hpp"
+
+namespace sluice::connectors::minio {
+namespace {
+
+constexpr std::size_t kMaxBatch = 1000;  // events per commit
+constexpr std::size_t kMaxLine = 1 << 20;
+
+ServerResponse answer(int status, std::string body) {
+  ServerResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  if (status == 503) r.headers["Retry-After"] = "5";
+  return r;
+}
+
+}  // namespace
+
+MinioConnector::MinioConnector(const MinioSpec& spec, ConnectorContext& ctx)
+    : spec_(spec),
+      ctx_(ctx),
+      health_key_("source:" + spec.name),
+      origin_{spec.name, spec.endpoint, "minio"},
+      batch_limit_(kMaxBatch),
+      retry_timer_(ctx.io),
+      framer_(kMaxLine),
+      reconnect_timer_(ctx.io),
+      scan_timer_(ctx.io),
+      quiet_timer_(ctx.io),
+      bad_lines_(ctx.metrics.counter(
+          "sluice_minio_bad_lines_total",
+          "listen stream lines sluice could not read (each starts a reconciliation)",
+          {{"source", spec.name}})) {
+  AwsCredentialSource creds = resolveAwsCredentials(spec.credentials, processEnv());
+  if (creds.error.empty()) {
+    if (!ctx.http) throw std::logic_error("minio source without an HTTP client");
+    creds_ =
+        std::make_unique<AwsCredentialsProvider>(ctx.io, ctx.http, std::move(creds), ctx.clock);
+    S3Config c;
+    c.endpoint = spec.endpoint;
+    c.region = spec.region;
+    c.ca_file = spec.ca_file;
+    s3_ = std::make_unique<S3Client>(ctx.io, *ctx.http, *creds_, ctx.clock, std::move(c));
+  } else if (!spec.takesPushes()) {
+    throw std::runtime_error("source " + spec.name + ": no credentials for " + spec.endpoint +
+                             ": " + creds.error);
+  }
+  if (spec.takesPushes()) {
+    if (!ctx.ingress) throw std::logic_error("minio push source without the ingress");
+    IngressRoute route;
+    route.max_body = spec.max_push_body;
+    route.handler = [this, alive = alive_](ServerRequest req, Responder respond) {
+      if (*alive) onPush(req, std::move(respond));
+    };
+    ctx.ingress->add(spec.name, std::move(route));
+  }
+}
+
+MinioConnector::~MinioConnector() {
+  *alive_ = false;
+  if (streaming_ && ctx_.http) ctx_.http->cancel(stream_id_);
+}
+
+void MinioConnector::loadIndex() {
+  ctx_.intake.loadState(spec_.name, [this](const std::string& key, const std::string& fp) {
+    if (auto v = parseFingerprint(fp)) index_[key] = *v;
+  });
+  loaded_ = true;
+}
+
+void MinioConnector::start() {
+  running_ = true;
+  if (!loaded_) loadIndex();
+  // Not ready until the bucket has been reconciled with what changed while sluice was away.
+  startup_pending_ = static_cast<bool>(s3_);
+  publishHealth();
+  if (spec_.mode == "listen")
+    connect();  // reconciles once the stream is open
+  else if (s3_)
+    reconcile("start-up", {});
+  if (s3_)
+    ctx_.log->info("source {}: {} s3 bucket {} on {} ({} keys known, credentials from {})",
+                   spec_.name, spec_.mode == "listen" ? "listening to" : "taking pushes for",
+                   spec_.bucket, spec_.endpoint, index_.size(), creds_->description());
+  else
+    ctx_.log->info("source {}: taking pushes for bucket {} (no credentials: not reconciled)",
+                   spec_.name, spec_.bucket);
+}
+
+void MinioConnector::stop() {
+  stopped_ = true;
+  running_ = false;
+  retry_timer_.cancel();
+  reconnect_timer_.cancel();
+  scan_timer_.cancel();
+  quiet_timer_.cancel();
+  if (streaming_) ctx_.http->cancel(stream_id_);
+  // Pushes not committed yet: their senders keep them (503).
+  for (std::size_t i = committing_ ? 1 : 0; i < queue_.size(); ++i)
+    if (auto after = std::exchange(queue_[i].after, nullptr)) after(false);
+}
+
+void MinioConnector::catchUp(Done done) {
+  if (!loaded_) loadIndex();
+  last_push_ms_ = ctx_.clock.nowMs();
+  Done then = [this, alive = alive_, done = std::move(done)](std::string error) {
+    if (!*alive) return;
+    if (!error.empty() || !spec_.takesPushes()) return done(error);
+    waitQuiet(done);  // MinIO's queue_dir sends what it kept once sluice answers
+  };
+  if (s3_)
+    reconcile("catch-up", std::move(then));
+  else
+    whenIdle(std::move(then), "");
+}
+
+bool MinioConnector::wanted(const std::string& key) const {
+  return key.size() >= spec_.prefix.size() + spec_.suffix.size() &&
+         key.compare(0, spec_.prefix.size(), spec_.prefix) == 0 &&
+         key.compare(key.size() - spec_.suffix.size(), spec_.suffix.size(), spec_.suffix) == 0;
+}
+
+void MinioConnector::addRecord(Batch& b, const ParsedRecord& r) {
+  if (r.bucket != spec_.bucket || !wanted(r.key)) return;
+  if (scan_) scan_->touched.insert(r.key);
+  auto known = index_.find(r.key);
+  if (r.type == EventType::Created) {
+    if (known != index_.end() && known->second == r.version) return;  // seen (and committed)
+    if (spec_.emit_created) {
+      Event ev = objectEvent(origin_, EventType::Created, r.bucket, r.key, r.version, r.sequencer,
+                             r.time_ms);
+      ev.native = r.native;
+      b.events.push_back(std::move(ev));
+    }
+    b.index.push_back({r.key, toFingerprint(r.version)});
+    return;
+  }
+  // The removed version is the one the index knew (so a listing that finds it gone agrees).
+  const ObjectVersion prev = known != index_.end() ? known->second : ObjectVersion{};
+  if (spec_.emit_removed) {
+    Event ev =
+        objectEvent(origin_, EventType::Removed, r.bucket, r.key, prev, r.sequencer, r.time_ms);
+    ev.native = r.native;
+    b.events.push_back(std::move(ev));
+  }
+  b.index.push_back({r.key, std::nullopt});
+}
+
+// ---- commits ----
+
+void MinioConnector::enqueue(Work w) {
+  queue_.push_back(std::move(w));
+  if (streaming_ && !paused_ && queue_.size() >= kHighWater) {
+    paused_ = true;
+    ctx_.http->pause(stream_id_);
+  }
+  pump();
+}
+
+void MinioConnector::pump() {
+  if (committing_ || retry_pending_ || queue_.empty() || stopped_) return;
+  // A work bigger than a full queue lets in goes in parts; index updates go with the last part,
+  // so that no key is recorded as known before its event is stored.
+  if (queue_.front().batch.events.size() > batch_limit_ && !queue_.front().after) {
+    Work first;
+    first.batch.source = spec_.name;
+    auto& events = queue_.front().batch.events;
+    first.batch.events.assign(std::make_move_iterator(events.begin()),
+                              std::make_move_iterator(events.begin() + batch_limit_));
+    events.erase(events.begin(), events.begin() + batch_limit_);
+    queue_.push_front(std::move(first));
+  }
+  Batch b;
+  b.source = spec_.name;
+  std::size_t n = 0;
+  for (auto& w : queue_) {
+    if (n > 0 && b.events.size() + w.batch.events.size() > batch_limit_) break;
+    for (auto& [i, why] : w.batch.dead) b.dead.emplace(b.events.size() + i, why);
+    b.events.insert(b.events.end(), w.batch.events.begin(), w.batch.events.end());
+    b.index.insert(b.index.end(), w.batch.index.begin(), w.batch.index.end());
+    ++n;
+  }
+  committing_ = true;
+  ctx_.intake.commit(std::move(b), [this, alive = alive_, n](CommitResult r) {
+    if (*alive) committed(n, r);
+  });
+}
+
+void MinioConnector::committed(std::size_t works, const CommitResult& r) {
+  committing_ = false;
+  if (r.ok) {
+    for (std::size_t i = 0; i < works; ++i) {
+      for (auto& u : queue_.front().batch.index) {
+        if (!u.fingerprint)
+          index_.erase(u.key);
+        else if (auto v = parseFingerprint(*u.fingerprint))
+          index_[u.key] = *v;
+      }
+      if (queue_.front().after) queue_.front().after(true);
+      queue_.pop_front();
+    }
+    if (failures_ > 0) {
+      ctx_.log->info("source {}: queue writable again, intake resumed", spec_.name);
+      failures_ = 0;
+      intake_error_.clear();
+      publishHealth();
+    }
+    batch_limit_ = std::min(kMaxBatch, batch_limit_ * 2);
+    if (paused_ && queue_.size() < kHighWater / 2) {
+      paused_ = false;
+      ctx_.http->resume(stream_id_);
+    }
+    if (scan_ && scan_->waiting && queue_.size() < kHighWater / 2) {
+      scan_->waiting = false;
+      listPage();
+    }
+    pump();
+    notifyIdle();
+    return;
+  }
+  if (failures_++ == 0)
+    ctx_.log->error("source {}: commit failed ({}); intake paused, {} changes held, retrying",
+                    spec_.name, r.error, queue_.size());
+  intake_error_ = "intake paused, " + std::to_string(queue_.size()) + " changes held: " + r.error;
+  publishHealth();
+  // A push is not held here: its sender keeps it (503) and sends it again.
+  std::size_t i = 0;
+  for (std::size_t k = 0; k < works; ++k) {
+    if (queue_[i].after) {
+      queue_[i].after(false);
+      queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(i));
+    } else {
+      ++i;
+    }
+  }
+  std::size_t events = 0;
+  for (std::size_t k = 0; k < i; ++k) events += queue_[k].batch.events.size();
+  const bool split = r.full && events > 1;
+  if (split) batch_limit_ = std::max<std::size_t>(1, events / 2);
+  if (!running_) {  // `sluice once`: report instead of waiting for space
+    for (auto& w : std::exchange(idle_waiters_, {})) w.first("queue commit failed: " + r.error);
+    return;
+  }
+  retry_pending_ = true;
+  retry_timer_.expires_after(split ? std::chrono::milliseconds(1)
+                                   : std::chrono::milliseconds(250 << std::min(failures_, 7)));
+  retry_timer_.async_wait([this, alive = alive_](boost::system::error_code ec) {
+    if (ec || !*alive) return;
+    retry_pending_ = false;
+    pump();
+  });
+}
+
+void MinioConnector::whenIdle(Done done, std::string error) {
+  idle_waiters_.emplace_back(std::move(done), std::move(error));
+  boost::asio::post(ctx_.io, [this, alive = alive_] {
+    if (*alive) notifyIdle();
+  });
+}
+
+void MinioConnector::notifyIdle() {
+  if (committing_ || !queue_.empty()) return;
+  for (auto& [done, error] : std::exchange(idle_waiters_, {})) done(error);
+}
+
+void MinioConnector::publishHealth() {
+  if (!intake_error_.empty())
+    ctx_.health.set(health_key_, HealthState::Degraded, intake_error_);
+  else if (!stream_error_.empty())
+    ctx_.health.set(health_key_, HealthState::Degraded, stream_error_);
+  else if (startup_pending_)
+    ctx_.health.set(health_key_, HealthState::Failed,
+                    spec_.mode == "listen" ? "connecting and reconciling the bucket"
+                                           : "start-up reconciliation in progress");
+  else if (!scan_error_.empty())
+    ctx_.health.set(health_key_, HealthState::Degraded, scan_error_);
+  else
+    ctx_.health.set(health_key_, HealthState::Ok);
+}
+
+// ---- pushes ----
+
+void MinioConnector::onPush(const ServerRequest& req, Responder respond) {
+  last_push_ms_ = ctx_.clock.nowMs();
+  if (stopped_) return;  // the ingress answers 503
+  PushBody body = parsePushBody(req.body);
+  Work w;
+  w.batch.source = spec_.name;
+  if (!body.error.empty()) {
+    // Parked, not refused: a non-2xx would make MinIO's queue_dir send it forever and hold
+    // back every event behind it. Kept whole, so it can be looked at and replayed.
+    Event ev;
+    ev.id = eventId({"minio-push", spec_.name, hexEncode(sha256(req.body))});
+    ev.source = origin_.endpoint + "/" + uriEncode(spec_.bucket, false);
+    ev.type = EventType::Gap;
+    ev.time_ms = last_push_ms_;
+    ev.storage = origin_.storage;
+    ev.connector = spec_.name;
+    ev.path = "/" + spec_.bucket;
+    ev.bucket = spec_.bucket;
+    ev.note = "a push sluice cannot use: " + body.error;
+    ev.native = isUtf8(req.body) ? nlohmann::json{{"body", req.body}}
+                                 : nlohmann::json{{"body_base64", base64Encode(req.body)}};
+    ctx_.log->warn("source {}: {} ({} bytes from {}); parked in the dead-letter queue", spec_.name,
+                   *ev.note, req.body.size(), req.peer);
+    w.batch.dead.emplace(0, *ev.note);
+    w.batch.events.push_back(std::move(ev));
+  } else {
+    for (auto& r : body.records) addRecord(w.batch, r);
+  }
+  if (w.batch.events.empty() && w.batch.index.empty()) {
+    respond(answer(200, "nothing to store\n"));
+    return;
+  }
+  w.after = [respond = std::move(respond)](bool ok) {
+    respond(ok ? answer(200, "stored\n") : answer(503, "could not store it now; send it again\n"));
+  };
+  enqueue(std::move(w));
+}
+
+void MinioConnector::waitQuiet(Done done) {
+  const std::int64_t quiet = ctx_.clock.nowMs() - last_push_ms_;
+  if (quiet >= spec_.push_quiet.count()) return whenIdle(std::move(done), "");
+  quiet_timer_.expires_after(std::chrono::milliseconds(spec_.push_quiet.count() - quiet));
+  quiet_timer_.async_wait(
+      [this, alive = alive_, done = std::move(done)](boost::system::error_code ec) mutable {
+        if (!ec && *alive) waitQuiet(std::move(done));
+      });
+}
+
+}  // namespace sluice::connectors::minio

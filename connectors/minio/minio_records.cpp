@@ -1,0 +1,163 @@
+#include "connectors/minio/minio_records.hpp"
+
+#include <charconv>
+
+#include "daemon/sigv4.hpp"
+
+namespace sluice::connectors::minio {
+namespace {
+
+std::string str(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// MinIO's sequencer is the object's ModTime in ns, upper-case hex: the ms a listing shows.
+std::optional<std::int64_t> sequencerMs(const std::string& seq) {
+  std::uint64_t ns = 0;
+  auto [p, ec] = std::from_chars(seq.data(), seq.data() + seq.size(), ns, 16);
+  if (seq.empty() || ec != std::errc() || p != seq.data() + seq.size()) return std::nullopt;
+  return static_cast<std::int64_t>(ns / 1'000'000);
+}
+
+}  // namespace
+
+std::string toFingerprint(const ObjectVersion& v) {
+  return v.etag + ":" + std::to_string(v.mtime_ms) + ":" + std::to_string(v.size);
+}
+
+std::optional<ObjectVersion> parseFingerprint(std::string_view fp) {
+  auto c2 = fp.rfind(':');
+  if (c2 == std::string_view::npos || c2 == 0) return std::nullopt;
+  auto c1 = fp.rfind(':', c2 - 1);
+  if (c1 == std::string_view::npos) return std::nullopt;
+  ObjectVersion v;
+  v.etag = std::string(fp.substr(0, c1));
+  auto num = [](std::string_view s, std::int64_t& out) {
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return !s.empty() && ec == std::errc() && p == s.data() + s.size();
+  };
+  if (!num(fp.substr(c1 + 1, c2 - c1 - 1), v.mtime_ms) || !num(fp.substr(c2 + 1), v.size))
+    return std::nullopt;
+  return v;
+}
+
+Event objectEvent(const Origin& o, EventType type, const std::string& bucket,
+                  const std::string& key, const ObjectVersion& v, const std::string& fallback,
+                  std::int64_t time_ms) {
+  Event ev;
+  const bool known = !v.etag.empty();
+  ev.id = eventId({"s3-object", o.endpoint, bucket, key, known ? v.etag : "?" + fallback,
+                   known ? std::to_string(v.mtime_ms) : "", toString(type)});
+  ev.source = o.endpoint + "/" + uriEncode(bucket, false);
+  ev.type = type;
+  ev.time_ms = time_ms;
+  ev.storage = o.storage;
+  ev.connector = o.source;
+  ev.path = "/" + bucket + "/" + key;
+  ev.bucket = bucket;
+  ev.key = key;
+  if (known) {
+    ev.etag = v.etag;
+    if (type == EventType::Created) {
+      ev.size = v.size;
+      ev.mtime_ms = v.mtime_ms;
+    }
+  }
+  return ev;
+}
+
+std::optional<ParsedRecord> parseRecord(const nlohmann::json& rec, bool key_escaped,
+                                        std::string* why) {
+  why->clear();
+  if (!rec.is_object()) {
+    *why = "a record is not a JSON object";
+    return std::nullopt;
+  }
+  ParsedRecord r;
+  const std::string name = str(rec, "eventName");
+  if (name.rfind("s3:ObjectCreated:", 0) == 0) {
+    r.type = EventType::Created;
+  } else if (name.rfind("s3:ObjectRemoved:", 0) == 0) {
+    r.type = EventType::Removed;
+  } else {
+    if (name.empty()) *why = "a record without eventName";
+    return std::nullopt;  // accessed, bucket, replication, ... events: not object changes
+  }
+  auto s3 = rec.find("s3");
+  if (s3 == rec.end() || !s3->is_object() || !s3->contains("bucket") || !s3->contains("object") ||
+      !(*s3)["bucket"].is_object() || !(*s3)["object"].is_object()) {
+    *why = "a record without s3.bucket and s3.object";
+    return std::nullopt;
+  }
+  const auto& obj = (*s3)["object"];
+  r.bucket = str((*s3)["bucket"], "name");
+  std::string key = str(obj, "key");
+  if (r.bucket.empty() || key.empty()) {
+    *why = "a record without bucket name or object key";
+    return std::nullopt;
+  }
+  r.key = key_escaped ? formDecode(key) : key;
+  r.version.etag = str(obj, "eTag");
+  if (auto it = obj.find("size"); it != obj.end() && it->is_number_integer())
+    r.version.size = it->get<std::int64_t>();
+  r.sequencer = str(obj, "sequencer");
+  r.version_id = str(obj, "versionId");
+  r.time_ms = parseTime(str(rec, "eventTime")).value_or(0);
+  r.version.mtime_ms = sequencerMs(r.sequencer).value_or(r.time_ms);
+  if (r.type == EventType::Removed) r.version = {};  // the removed version is the index's
+  r.native = rec;
+  return r;
+}
+
+StreamLine parseStreamLine(std::string_view line) {
+  StreamLine out;
+  auto blank = line.find_first_not_of(" \t\r");
+  if (blank == std::string_view::npos) return out;  // keep-alive spaces
+  auto j = nlohmann::json::parse(line, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("Records")) {
+    out.error = "not a {\"Records\": [...]} line";
+    return out;
+  }
+  const auto& recs = j["Records"];
+  if (recs.is_null()) return out;  // ping
+  if (!recs.is_array()) {
+    out.error = "Records is not a list";
+    return out;
+  }
+  for (const auto& rec : recs) {
+    std::string why;
+    if (auto r = parseRecord(rec, false, &why))
+      out.records.push_back(std::move(*r));
+    else if (!why.empty())
+      out.error = why;
+  }
+  return out;
+}
+
+PushBody parsePushBody(std::string_view body) {
+  PushBody out;
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    out.error = "the body is not a JSON object";
+    return out;
+  }
+  auto recs = j.find("Records");
+  if (recs == j.end() || !recs->is_array()) {
+    out.error = "the body has no Records list";
+    return out;
+  }
+  for (const auto& rec : *recs) {
+    std::string why;
+    if (auto r = parseRecord(rec, true, &why)) {
+      out.records.push_back(std::move(*r));
+    } else if (!why.empty()) {
+      out.error = why;
+      out.records.clear();
+      return out;
+    }
+  }
+  return out;
+}
+
+}  // namespace sluice::connectors::minio

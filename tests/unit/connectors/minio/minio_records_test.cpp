@@ -1,0 +1,124 @@
+#include "connectors/minio/minio_records.hpp"
+
+#include <gtest/gtest.h>
+
+namespace sluice::connectors::minio {
+namespace {
+
+// A record as MinIO's listen stream writes it (PROTOCOLS.md §3.1), key raw.
+std::string record(
+    const std::string& name, const std::string& key,
+    const std::string& object_extra = R"("size":6474,"eTag":"a3410f4f8788b510d6f19c5067e60a90",)") {
+  return R"({"eventVersion":"2.0","eventSource":"minio:s3","awsRegion":"","eventTime":"2025-01-01T12:00:00.123Z","eventName":")" +
+         name +
+         R"(","userIdentity":{"principalId":"minioadmin"},"s3":{"s3SchemaVersion":"1.0","configurationId":"Config","bucket":{"name":"images","arn":"arn:aws:s3:::images"},"object":{"key":)" +
+         nlohmann::json(key).dump() + "," + object_extra + R"("sequencer":"1812F3C7A4D6E2F0"}}})";
+}
+
+const Origin kOrigin{"m", "http://minio:9000"};
+
+TEST(MinioRecords, FingerprintsRoundTripWhateverTheEtagHolds) {
+  for (ObjectVersion v : {ObjectVersion{"abc", 1, 2}, ObjectVersion{"d41d-3", 0, 0},
+                          ObjectVersion{"with:colons:", -5, 1LL << 40}}) {
+    auto back = parseFingerprint(toFingerprint(v));
+    ASSERT_TRUE(back) << toFingerprint(v);
+    EXPECT_EQ(*back, v);
+  }
+  for (const char* bad : {"", "abc", "a:1", "a:x:1", "a:1:", ":1:2x"})
+    EXPECT_FALSE(parseFingerprint(bad)) << bad;
+}
+
+TEST(MinioRecords, StreamLinesIgnorePingsAndSpaces) {
+  EXPECT_TRUE(parseStreamLine("").records.empty());
+  EXPECT_EQ(parseStreamLine(" ").error, "");
+  EXPECT_EQ(parseStreamLine("   ").error, "");
+  auto ping = parseStreamLine(R"({"Records":null})");
+  EXPECT_EQ(ping.error, "");
+  EXPECT_TRUE(ping.records.empty());
+}
+
+TEST(MinioRecords, StreamKeysAreRawAndTheSequencerIsTheModTime) {
+  auto line =
+      parseStreamLine(R"({"Records":[)" + record("s3:ObjectCreated:Put", "a b+%2F/ü") + "]}");
+  ASSERT_EQ(line.error, "");
+  ASSERT_EQ(line.records.size(), 1u);
+  const ParsedRecord& r = line.records[0];
+  EXPECT_EQ(r.type, EventType::Created);
+  EXPECT_EQ(r.bucket, "images");
+  EXPECT_EQ(r.key, "a b+%2F/ü");  // not decoded: the stream sends keys raw
+  EXPECT_EQ(r.version.etag, "a3410f4f8788b510d6f19c5067e60a90");
+  EXPECT_EQ(r.version.size, 6474);
+  EXPECT_EQ(r.version.mtime_ms, static_cast<std::int64_t>(0x1812F3C7A4D6E2F0ULL / 1'000'000));
+  EXPECT_EQ(r.time_ms, *parseTime("2025-01-01T12:00:00.123Z"));
+  EXPECT_EQ(r.native["eventName"], "s3:ObjectCreated:Put");
+}
+
+TEST(MinioRecords, RemovalsCarryNoVersionAndOtherKindsAreSkipped) {
+  auto del = parseStreamLine(R"({"Records":[)" + record("s3:ObjectRemoved:Delete", "k", "") + "]}");
+  ASSERT_EQ(del.records.size(), 1u);
+  EXPECT_EQ(del.records[0].type, EventType::Removed);
+  EXPECT_EQ(del.records[0].version, ObjectVersion{});
+  auto get = parseStreamLine(R"({"Records":[)" + record("s3:ObjectAccessed:Get", "k") + "]}");
+  EXPECT_EQ(get.error, "");
+  EXPECT_TRUE(get.records.empty());
+}
+
+TEST(MinioRecords, BadLinesSayWhy) {
+  EXPECT_NE(parseStreamLine("{").error, "");
+  EXPECT_NE(parseStreamLine("[1,2]").error, "");
+  EXPECT_NE(parseStreamLine(R"({"Records":7})").error, "");
+  EXPECT_NE(parseStreamLine(R"({"Records":[1]})").error, "");
+  EXPECT_NE(parseStreamLine(R"({"Records":[{"eventName":"s3:ObjectCreated:Put"}]})").error, "");
+  EXPECT_NE(
+      parseStreamLine(
+          R"({"Records":[{"eventName":"s3:ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":""}}}]})")
+          .error,
+      "");
+}
+
+TEST(MinioRecords, PushBodiesHaveQueryEscapedKeys) {
+  // url.QueryEscape("photos/a b+c.jpg") as MinIO's webhook target sends it.
+  auto body = parsePushBody(
+      R"({"EventName":"s3:ObjectCreated:Put","Key":"images/photos/a b+c.jpg","Records":[)" +
+      record("s3:ObjectCreated:Put", "photos%2Fa+b%2Bc.jpg") + "]}");
+  ASSERT_EQ(body.error, "");
+  ASSERT_EQ(body.records.size(), 1u);
+  EXPECT_EQ(body.records[0].key, "photos/a b+c.jpg");
+  EXPECT_NE(parsePushBody("not json").error, "");
+  EXPECT_NE(parsePushBody(R"({"EventName":"x"})").error, "");
+  EXPECT_NE(parsePushBody(R"({"Records":[{"eventName":"s3:ObjectCreated:Put"}]})").error, "");
+  // A kind sluice does not follow is not an error: MinIO must get its 2xx.
+  auto get = parsePushBody(R"({"Records":[)" + record("s3:ObjectAccessed:Get", "k") + "]}");
+  EXPECT_EQ(get.error, "");
+  EXPECT_TRUE(get.records.empty());
+}
+
+TEST(MinioRecords, TheIdDependsOnTheVersionNotOnHowTheChangeWasSeen) {
+  ObjectVersion v{"etag1", 1'700'000'000'123, 10};
+  Event from_stream = objectEvent(kOrigin, EventType::Created, "images", "a/b", v, "SEQ1", 5);
+  Event from_listing = objectEvent(kOrigin, EventType::Created, "images", "a/b", v, "", 9);
+  EXPECT_EQ(from_stream.id, from_listing.id);
+  EXPECT_EQ(from_stream.path, "/images/a/b");
+  EXPECT_EQ(from_stream.key, "a/b");
+  EXPECT_EQ(from_stream.size, 10);
+  EXPECT_EQ(from_stream.source, "http://minio:9000/images");
+  // The same bytes uploaded again (new mtime) are a new change: delivered again.
+  ObjectVersion again = v;
+  again.mtime_ms += 1;
+  EXPECT_NE(objectEvent(kOrigin, EventType::Created, "images", "a/b", again, "", 9).id,
+            from_stream.id);
+  // Another server, another bucket, another key, another kind: other ids.
+  EXPECT_NE(
+      objectEvent({"m", "http://other:9000"}, EventType::Created, "images", "a/b", v, "", 9).id,
+      from_stream.id);
+  EXPECT_NE(objectEvent(kOrigin, EventType::Created, "other", "a/b", v, "", 9).id, from_stream.id);
+  EXPECT_NE(objectEvent(kOrigin, EventType::Created, "images", "a/b ", v, "", 9).id,
+            from_stream.id);
+  EXPECT_NE(objectEvent(kOrigin, EventType::Removed, "images", "a/b", v, "", 9).id, from_stream.id);
+  // A removal of a version never seen: the record's sequencer keeps removals apart.
+  EXPECT_NE(objectEvent(kOrigin, EventType::Removed, "images", "a/b", {}, "S1", 9).id,
+            objectEvent(kOrigin, EventType::Removed, "images", "a/b", {}, "S2", 9).id);
+}
+
+}  // namespace
+}  // namespace sluice::connectors::minio
