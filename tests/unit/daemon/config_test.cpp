@@ -326,7 +326,7 @@ TEST(Config, DurationsAndSizes) {
 // Registration cannot silently vanish: every expected type is registered and the shipped
 // configs parse.
 TEST(Registry, ExpectedPluginTypesAreRegistered) {
-  EXPECT_EQ(connectorTypes(), (std::vector<std::string>{"local", "minio"}));
+  EXPECT_EQ(connectorTypes(), (std::vector<std::string>{"local", "minio", "s3"}));
   EXPECT_EQ(sinkTypes(), (std::vector<std::string>{"supervisor", "webhook"}));
 }
 

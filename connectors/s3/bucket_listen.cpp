@@ -1,18 +1,18 @@
-// The `minio` source's two ways of looking at the bucket: the ListenBucketNotification stream
+// How a bucket source looks at the bucket itself: MinIO's ListenBucketNotification stream
 // (live, no replay) and reconciliation by ListObjectsV2 against the source index (after every
-// (re)connect, so what changed while the stream was down is delivered once).
+// (re)connect, so what changed while the stream was down is delivered once; periodically in
+// `mode: scan`).
 #include <spdlog/logger.h>
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <unordered_set>
 
-#include "connectors/minio/minio_connector.hpp"
+#include "connectors/s3/bucket_connector.hpp"
 #include "daemon/metrics.hpp"
-#include "daemon/s3_store.hpp"
 #include "daemon/sigv4.hpp"
 
-namespace sluice::connectors::minio {
+namespace sluice::connectors::s3 {
 namespace {
 
 constexpr int kPageKeys = 1000;
@@ -22,7 +22,7 @@ constexpr std::size_t kMaxErrorBody = 4096;
 
 // ---- the listen stream ----
 
-void MinioConnector::connect() {
+void BucketConnector::connect() {
   if (stopped_ || streaming_) return;
   HttpRequest req;
   req.method = "GET";
@@ -52,7 +52,7 @@ void MinioConnector::connect() {
       });
 }
 
-bool MinioConnector::onResponse(long status) {
+bool BucketConnector::onResponse(long status) {
   stream_status_ = status;
   if (status != 200) return true;  // its body says why (collected by onChunk)
   // MinIO sends the headers with the first ping: from here on it is sending every change.
@@ -65,7 +65,7 @@ bool MinioConnector::onResponse(long status) {
   return true;
 }
 
-bool MinioConnector::onChunk(std::string_view chunk) {
+bool BucketConnector::onChunk(std::string_view chunk) {
   if (stream_status_ != 200) {
     error_body_.append(
         chunk.substr(0, kMaxErrorBody - std::min(kMaxErrorBody, error_body_.size())));
@@ -95,7 +95,7 @@ bool MinioConnector::onChunk(std::string_view chunk) {
   return true;
 }
 
-void MinioConnector::onStreamEnd(const HttpResponse& r) {
+void BucketConnector::onStreamEnd(const HttpResponse& r) {
   streaming_ = false;
   stream_open_ = false;
   paused_ = false;
@@ -124,7 +124,7 @@ void MinioConnector::onStreamEnd(const HttpResponse& r) {
 
 // ---- reconciliation ----
 
-void MinioConnector::reconcile(const std::string& why, Done done) {
+void BucketConnector::reconcile(const std::string& why, Done done) {
   if (scan_) {
     // Changes may have been missed after this pass listed their keys: one more pass.
     scan_->again = true;
@@ -139,7 +139,7 @@ void MinioConnector::reconcile(const std::string& why, Done done) {
   listPage();
 }
 
-void MinioConnector::listPage() {
+void BucketConnector::listPage() {
   if (!scan_ || stopped_ || scan_->page_in_flight) return;
   if (queue_.size() >= kHighWater) {  // resumed from committed()
     scan_->waiting = true;
@@ -152,7 +152,7 @@ void MinioConnector::listPage() {
             });
 }
 
-void MinioConnector::onPage(S3ListPage page) {
+void BucketConnector::onPage(S3ListPage page) {
   scan_->page_in_flight = false;
   if (stopped_) return;
   if (!page.result.error.empty()) {
@@ -176,7 +176,7 @@ void MinioConnector::onPage(S3ListPage page) {
     if (scan_->touched.count(o.key)) continue;  // the stream's news is newer than this page
     ObjectVersion v{o.etag, o.last_modified_ms, o.size};
     auto known = index_.find(o.key);
-    if (known != index_.end() && known->second == v) continue;
+    if (known != index_.end() && sameVersion(known->second, v)) continue;
     if (spec_.emit_created) {
       Event ev =
           objectEvent(origin_, EventType::Created, spec_.bucket, o.key, v, "", o.last_modified_ms);
@@ -191,7 +191,7 @@ void MinioConnector::onPage(S3ListPage page) {
   listPage();
 }
 
-void MinioConnector::finishScan(std::string error) {
+void BucketConnector::finishScan(std::string error) {
   if (error.empty()) {
     // Known keys the listing no longer has are gone (unless the stream said otherwise since).
     Work w;
@@ -221,27 +221,14 @@ void MinioConnector::finishScan(std::string error) {
   if (done->again) {
     reconcile(done->again_why, {});
     for (auto& w : done->again_waiters) scan_->waiters.push_back(std::move(w));
-  } else if (!error.empty() && running_) {
-    scan_timer_.expires_after(std::chrono::minutes(1));
-    scan_timer_.async_wait([this, alive = alive_](boost::system::error_code ec) {
-      if (!ec && *alive) reconcile("retry after a failed reconciliation", {});
+  } else if (running_ && (!error.empty() || (spec_.mode == "scan" && spec_.interval.count() > 0))) {
+    const bool failed = !error.empty();
+    scan_timer_.expires_after(failed ? std::chrono::milliseconds(60'000)
+                                     : std::chrono::milliseconds(spec_.interval.count()));
+    scan_timer_.async_wait([this, alive = alive_, failed](boost::system::error_code ec) {
+      if (!ec && *alive) reconcile(failed ? "retry after a failed reconciliation" : "interval", {});
     });
   }
 }
 
-// ---- the spec's factories ----
-
-std::unique_ptr<Connector> MinioSpec::create(ConnectorContext& ctx) const {
-  return std::make_unique<MinioConnector>(*this, ctx);
-}
-
-std::unique_ptr<ObjectStore> MinioSpec::objectStore(boost::asio::io_context& io, HttpClient& http,
-                                                    const Clock& clock) const {
-  S3Config c;
-  c.endpoint = endpoint;
-  c.region = region;
-  c.ca_file = ca_file;
-  return makeS3ObjectStore(io, http, clock, credentials, std::move(c));
-}
-
-}  // namespace sluice::connectors::minio
+}  // namespace sluice::connectors::s3

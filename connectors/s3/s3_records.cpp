@@ -1,10 +1,10 @@
-#include "connectors/minio/minio_records.hpp"
+#include "connectors/s3/s3_records.hpp"
 
 #include <charconv>
 
 #include "daemon/sigv4.hpp"
 
-namespace sluice::connectors::minio {
+namespace sluice::connectors::s3 {
 namespace {
 
 std::string str(const nlohmann::json& j, const char* key) {
@@ -42,13 +42,18 @@ std::optional<ObjectVersion> parseFingerprint(std::string_view fp) {
   return v;
 }
 
+bool sameVersion(const ObjectVersion& a, const ObjectVersion& b) {
+  return a.etag == b.etag && a.size == b.size &&
+         (a.mtime_ms == b.mtime_ms || a.mtime_ms == 0 || b.mtime_ms == 0);
+}
+
 Event objectEvent(const Origin& o, EventType type, const std::string& bucket,
                   const std::string& key, const ObjectVersion& v, const std::string& fallback,
                   std::int64_t time_ms) {
   Event ev;
   const bool known = !v.etag.empty();
   ev.id = eventId({"s3-object", o.endpoint, bucket, key, known ? v.etag : "?" + fallback,
-                   known ? std::to_string(v.mtime_ms) : "", toString(type)});
+                   known && o.mtime_in_id ? std::to_string(v.mtime_ms) : "", toString(type)});
   ev.source = o.endpoint + "/" + uriEncode(bucket, false);
   ev.type = type;
   ev.time_ms = time_ms;
@@ -67,7 +72,7 @@ Event objectEvent(const Origin& o, EventType type, const std::string& bucket,
   return ev;
 }
 
-std::optional<ParsedRecord> parseRecord(const nlohmann::json& rec, bool key_escaped,
+std::optional<ParsedRecord> parseRecord(const nlohmann::json& rec, RecordForm form,
                                         std::string* why) {
   why->clear();
   if (!rec.is_object()) {
@@ -75,13 +80,15 @@ std::optional<ParsedRecord> parseRecord(const nlohmann::json& rec, bool key_esca
     return std::nullopt;
   }
   ParsedRecord r;
-  const std::string name = str(rec, "eventName");
-  if (name.rfind("s3:ObjectCreated:", 0) == 0) {
+  std::string name = str(rec, "eventName");
+  const std::string full = name;
+  if (name.rfind("s3:", 0) == 0) name.erase(0, 3);  // AWS and Ceph: without the prefix
+  if (name.rfind("ObjectCreated:", 0) == 0) {
     r.type = EventType::Created;
-  } else if (name.rfind("s3:ObjectRemoved:", 0) == 0) {
+  } else if (name.rfind("ObjectRemoved:", 0) == 0) {
     r.type = EventType::Removed;
   } else {
-    if (name.empty()) *why = "a record without eventName";
+    if (full.empty()) *why = "a record without eventName";
     return std::nullopt;  // accessed, bucket, replication, ... events: not object changes
   }
   auto s3 = rec.find("s3");
@@ -97,14 +104,14 @@ std::optional<ParsedRecord> parseRecord(const nlohmann::json& rec, bool key_esca
     *why = "a record without bucket name or object key";
     return std::nullopt;
   }
-  r.key = key_escaped ? formDecode(key) : key;
+  r.key = form.key_escaped ? formDecode(key) : key;
   r.version.etag = str(obj, "eTag");
   if (auto it = obj.find("size"); it != obj.end() && it->is_number_integer())
     r.version.size = it->get<std::int64_t>();
   r.sequencer = str(obj, "sequencer");
   r.version_id = str(obj, "versionId");
   r.time_ms = parseTime(str(rec, "eventTime")).value_or(0);
-  r.version.mtime_ms = sequencerMs(r.sequencer).value_or(r.time_ms);
+  r.version.mtime_ms = form.sequencer_is_mtime ? sequencerMs(r.sequencer).value_or(r.time_ms) : 0;
   if (r.type == EventType::Removed) r.version = {};  // the removed version is the index's
   r.native = rec;
   return r;
@@ -127,7 +134,7 @@ StreamLine parseStreamLine(std::string_view line) {
   }
   for (const auto& rec : recs) {
     std::string why;
-    if (auto r = parseRecord(rec, false, &why))
+    if (auto r = parseRecord(rec, {false, true}, &why))
       out.records.push_back(std::move(*r));
     else if (!why.empty())
       out.error = why;
@@ -135,21 +142,34 @@ StreamLine parseStreamLine(std::string_view line) {
   return out;
 }
 
-PushBody parsePushBody(std::string_view body) {
+PushBody parsePushBody(std::string_view body, bool minio) {
   PushBody out;
   auto j = nlohmann::json::parse(body, nullptr, false);
+  if (!minio && j.is_object() && j.contains("Type") && j["Type"].is_string()) {
+    // SNS over HTTP: the S3 notification is the escaped JSON in Message.
+    const std::string type = j["Type"];
+    if (type != "Notification") {
+      out.error = "an SNS " + type + " message (confirm a subscription by opening its " +
+                  "SubscribeURL yourself; sluice never follows URLs it is sent)";
+      return out;
+    }
+    j = nlohmann::json::parse(str(j, "Message"), nullptr, false);
+  }
   if (j.is_discarded() || !j.is_object()) {
     out.error = "the body is not a JSON object";
     return out;
   }
   auto recs = j.find("Records");
+  if (recs == j.end() && !minio && str(j, "Event") == "s3:TestEvent") return out;
   if (recs == j.end() || !recs->is_array()) {
     out.error = "the body has no Records list";
     return out;
   }
   for (const auto& rec : *recs) {
     std::string why;
-    if (auto r = parseRecord(rec, true, &why)) {
+    // MinIO's webhook QueryEscapes keys; AWS form-encodes them; Ceph RGW sends them raw.
+    RecordForm form{minio || !rec.is_object() || str(rec, "eventSource") != "ceph:s3", minio};
+    if (auto r = parseRecord(rec, form, &why)) {
       out.records.push_back(std::move(*r));
     } else if (!why.empty()) {
       out.error = why;
@@ -160,4 +180,4 @@ PushBody parsePushBody(std::string_view body) {
   return out;
 }
 
-}  // namespace sluice::connectors::minio
+}  // namespace sluice::connectors::s3

@@ -1,4 +1,4 @@
-#include "connectors/minio/minio_connector.hpp"
+#include "connectors/s3/bucket_connector.hpp"
 
 #include <spdlog/logger.h>
 
@@ -12,7 +12,7 @@
 #include "daemon/metrics.hpp"
 #include "daemon/sigv4.hpp"
 
-namespace sluice::connectors::minio {
+namespace sluice::connectors::s3 {
 namespace {
 
 constexpr std::size_t kMaxBatch = 1000;  // events per commit
@@ -28,11 +28,11 @@ ServerResponse answer(int status, std::string body) {
 
 }  // namespace
 
-MinioConnector::MinioConnector(const MinioSpec& spec, ConnectorContext& ctx)
+BucketConnector::BucketConnector(const BucketSpec& spec, ConnectorContext& ctx)
     : spec_(spec),
       ctx_(ctx),
       health_key_("source:" + spec.name),
-      origin_{spec.name, spec.endpoint, "minio"},
+      origin_{spec.name, spec.endpointUrl(), spec.storage, spec.storage == "minio"},
       batch_limit_(kMaxBatch),
       retry_timer_(ctx.io),
       framer_(kMaxLine),
@@ -45,20 +45,16 @@ MinioConnector::MinioConnector(const MinioSpec& spec, ConnectorContext& ctx)
           {{"source", spec.name}})) {
   AwsCredentialSource creds = resolveAwsCredentials(spec.credentials, processEnv());
   if (creds.error.empty()) {
-    if (!ctx.http) throw std::logic_error("minio source without an HTTP client");
+    if (!ctx.http) throw std::logic_error("bucket source without an HTTP client");
     creds_ =
         std::make_unique<AwsCredentialsProvider>(ctx.io, ctx.http, std::move(creds), ctx.clock);
-    S3Config c;
-    c.endpoint = spec.endpoint;
-    c.region = spec.region;
-    c.ca_file = spec.ca_file;
-    s3_ = std::make_unique<S3Client>(ctx.io, *ctx.http, *creds_, ctx.clock, std::move(c));
+    s3_ = std::make_unique<S3Client>(ctx.io, *ctx.http, *creds_, ctx.clock, spec.s3Config());
   } else if (!spec.takesPushes()) {
-    throw std::runtime_error("source " + spec.name + ": no credentials for " + spec.endpoint +
+    throw std::runtime_error("source " + spec.name + ": no credentials for " + spec.endpointUrl() +
                              ": " + creds.error);
   }
   if (spec.takesPushes()) {
-    if (!ctx.ingress) throw std::logic_error("minio push source without the ingress");
+    if (!ctx.ingress) throw std::logic_error("bucket push source without the ingress");
     IngressRoute route;
     route.max_body = spec.max_push_body;
     route.handler = [this, alive = alive_](ServerRequest req, Responder respond) {
@@ -68,19 +64,19 @@ MinioConnector::MinioConnector(const MinioSpec& spec, ConnectorContext& ctx)
   }
 }
 
-MinioConnector::~MinioConnector() {
+BucketConnector::~BucketConnector() {
   *alive_ = false;
   if (streaming_ && ctx_.http) ctx_.http->cancel(stream_id_);
 }
 
-void MinioConnector::loadIndex() {
+void BucketConnector::loadIndex() {
   ctx_.intake.loadState(spec_.name, [this](const std::string& key, const std::string& fp) {
     if (auto v = parseFingerprint(fp)) index_[key] = *v;
   });
   loaded_ = true;
 }
 
-void MinioConnector::start() {
+void BucketConnector::start() {
   running_ = true;
   if (!loaded_) loadIndex();
   // Not ready until the bucket has been reconciled with what changed while sluice was away.
@@ -90,16 +86,19 @@ void MinioConnector::start() {
     connect();  // reconciles once the stream is open
   else if (s3_)
     reconcile("start-up", {});
+  const char* doing = spec_.mode == "listen" ? "listening to"
+                      : spec_.mode == "scan" ? "scanning"
+                                             : "taking pushes for";
   if (s3_)
-    ctx_.log->info("source {}: {} s3 bucket {} on {} ({} keys known, credentials from {})",
-                   spec_.name, spec_.mode == "listen" ? "listening to" : "taking pushes for",
-                   spec_.bucket, spec_.endpoint, index_.size(), creds_->description());
+    ctx_.log->info("source {}: {} {} bucket {} on {} ({} keys known, credentials from {})",
+                   spec_.name, doing, spec_.storage, spec_.bucket, spec_.endpointUrl(),
+                   index_.size(), creds_->description());
   else
     ctx_.log->info("source {}: taking pushes for bucket {} (no credentials: not reconciled)",
                    spec_.name, spec_.bucket);
 }
 
-void MinioConnector::stop() {
+void BucketConnector::stop() {
   stopped_ = true;
   running_ = false;
   retry_timer_.cancel();
@@ -112,7 +111,7 @@ void MinioConnector::stop() {
     if (auto after = std::exchange(queue_[i].after, nullptr)) after(false);
 }
 
-void MinioConnector::catchUp(Done done) {
+void BucketConnector::catchUp(Done done) {
   if (!loaded_) loadIndex();
   last_push_ms_ = ctx_.clock.nowMs();
   Done then = [this, alive = alive_, done = std::move(done)](std::string error) {
@@ -126,18 +125,18 @@ void MinioConnector::catchUp(Done done) {
     whenIdle(std::move(then), "");
 }
 
-bool MinioConnector::wanted(const std::string& key) const {
+bool BucketConnector::wanted(const std::string& key) const {
   return key.size() >= spec_.prefix.size() + spec_.suffix.size() &&
          key.compare(0, spec_.prefix.size(), spec_.prefix) == 0 &&
          key.compare(key.size() - spec_.suffix.size(), spec_.suffix.size(), spec_.suffix) == 0;
 }
 
-void MinioConnector::addRecord(Batch& b, const ParsedRecord& r) {
+void BucketConnector::addRecord(Batch& b, const ParsedRecord& r) {
   if (r.bucket != spec_.bucket || !wanted(r.key)) return;
   if (scan_) scan_->touched.insert(r.key);
   auto known = index_.find(r.key);
   if (r.type == EventType::Created) {
-    if (known != index_.end() && known->second == r.version) return;  // seen (and committed)
+    if (known != index_.end() && sameVersion(known->second, r.version)) return;  // committed
     if (spec_.emit_created) {
       Event ev = objectEvent(origin_, EventType::Created, r.bucket, r.key, r.version, r.sequencer,
                              r.time_ms);
@@ -160,7 +159,7 @@ void MinioConnector::addRecord(Batch& b, const ParsedRecord& r) {
 
 // ---- commits ----
 
-void MinioConnector::enqueue(Work w) {
+void BucketConnector::enqueue(Work w) {
   queue_.push_back(std::move(w));
   if (streaming_ && !paused_ && queue_.size() >= kHighWater) {
     paused_ = true;
@@ -169,7 +168,7 @@ void MinioConnector::enqueue(Work w) {
   pump();
 }
 
-void MinioConnector::pump() {
+void BucketConnector::pump() {
   if (committing_ || retry_pending_ || queue_.empty() || stopped_) return;
   // A work bigger than a full queue lets in goes in parts; index updates go with the last part,
   // so that no key is recorded as known before its event is stored.
@@ -198,7 +197,7 @@ void MinioConnector::pump() {
   });
 }
 
-void MinioConnector::committed(std::size_t works, const CommitResult& r) {
+void BucketConnector::committed(std::size_t works, const CommitResult& r) {
   committing_ = false;
   if (r.ok) {
     for (std::size_t i = 0; i < works; ++i) {
@@ -263,19 +262,19 @@ void MinioConnector::committed(std::size_t works, const CommitResult& r) {
   });
 }
 
-void MinioConnector::whenIdle(Done done, std::string error) {
+void BucketConnector::whenIdle(Done done, std::string error) {
   idle_waiters_.emplace_back(std::move(done), std::move(error));
   boost::asio::post(ctx_.io, [this, alive = alive_] {
     if (*alive) notifyIdle();
   });
 }
 
-void MinioConnector::notifyIdle() {
+void BucketConnector::notifyIdle() {
   if (committing_ || !queue_.empty()) return;
   for (auto& [done, error] : std::exchange(idle_waiters_, {})) done(error);
 }
 
-void MinioConnector::publishHealth() {
+void BucketConnector::publishHealth() {
   if (!intake_error_.empty())
     ctx_.health.set(health_key_, HealthState::Degraded, intake_error_);
   else if (!stream_error_.empty())
@@ -292,17 +291,17 @@ void MinioConnector::publishHealth() {
 
 // ---- pushes ----
 
-void MinioConnector::onPush(const ServerRequest& req, Responder respond) {
+void BucketConnector::onPush(const ServerRequest& req, Responder respond) {
   last_push_ms_ = ctx_.clock.nowMs();
   if (stopped_) return;  // the ingress answers 503
-  PushBody body = parsePushBody(req.body);
+  PushBody body = parsePushBody(req.body, spec_.storage == "minio");
   Work w;
   w.batch.source = spec_.name;
   if (!body.error.empty()) {
     // Parked, not refused: a non-2xx would make MinIO's queue_dir send it forever and hold
     // back every event behind it. Kept whole, so it can be looked at and replayed.
     Event ev;
-    ev.id = eventId({"minio-push", spec_.name, hexEncode(sha256(req.body))});
+    ev.id = eventId({"bucket-push", spec_.name, hexEncode(sha256(req.body))});
     ev.source = origin_.endpoint + "/" + uriEncode(spec_.bucket, false);
     ev.type = EventType::Gap;
     ev.time_ms = last_push_ms_;
@@ -330,7 +329,7 @@ void MinioConnector::onPush(const ServerRequest& req, Responder respond) {
   enqueue(std::move(w));
 }
 
-void MinioConnector::waitQuiet(Done done) {
+void BucketConnector::waitQuiet(Done done) {
   const std::int64_t quiet = ctx_.clock.nowMs() - last_push_ms_;
   if (quiet >= spec_.push_quiet.count()) return whenIdle(std::move(done), "");
   quiet_timer_.expires_after(std::chrono::milliseconds(spec_.push_quiet.count() - quiet));
@@ -340,4 +339,4 @@ void MinioConnector::waitQuiet(Done done) {
       });
 }
 
-}  // namespace sluice::connectors::minio
+}  // namespace sluice::connectors::s3

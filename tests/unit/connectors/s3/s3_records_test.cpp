@@ -1,8 +1,8 @@
-#include "connectors/minio/minio_records.hpp"
+#include "connectors/s3/s3_records.hpp"
 
 #include <gtest/gtest.h>
 
-namespace sluice::connectors::minio {
+namespace sluice::connectors::s3 {
 namespace {
 
 // A record as MinIO's listen stream writes it (PROTOCOLS.md §3.1), key raw.
@@ -80,17 +80,67 @@ TEST(MinioRecords, PushBodiesHaveQueryEscapedKeys) {
   // url.QueryEscape("photos/a b+c.jpg") as MinIO's webhook target sends it.
   auto body = parsePushBody(
       R"({"EventName":"s3:ObjectCreated:Put","Key":"images/photos/a b+c.jpg","Records":[)" +
-      record("s3:ObjectCreated:Put", "photos%2Fa+b%2Bc.jpg") + "]}");
+          record("s3:ObjectCreated:Put", "photos%2Fa+b%2Bc.jpg") + "]}",
+      true);
   ASSERT_EQ(body.error, "");
   ASSERT_EQ(body.records.size(), 1u);
   EXPECT_EQ(body.records[0].key, "photos/a b+c.jpg");
-  EXPECT_NE(parsePushBody("not json").error, "");
-  EXPECT_NE(parsePushBody(R"({"EventName":"x"})").error, "");
-  EXPECT_NE(parsePushBody(R"({"Records":[{"eventName":"s3:ObjectCreated:Put"}]})").error, "");
+  EXPECT_NE(parsePushBody("not json", true).error, "");
+  EXPECT_NE(parsePushBody(R"({"EventName":"x"})", true).error, "");
+  EXPECT_NE(parsePushBody(R"({"Records":[{"eventName":"s3:ObjectCreated:Put"}]})", true).error, "");
   // A kind sluice does not follow is not an error: MinIO must get its 2xx.
-  auto get = parsePushBody(R"({"Records":[)" + record("s3:ObjectAccessed:Get", "k") + "]}");
+  auto get = parsePushBody(R"({"Records":[)" + record("s3:ObjectAccessed:Get", "k") + "]}", true);
   EXPECT_EQ(get.error, "");
   EXPECT_TRUE(get.records.empty());
+}
+
+// AWS-shaped records (PROTOCOLS.md §4.1, §4.4): no `s3:` prefix; AWS form-encodes keys, Ceph
+// RGW sends them raw; neither carries the modification time.
+TEST(S3Records, AwsAndCephPushesDifferInTheirKeys) {
+  std::string aws = record("ObjectCreated:Put", "a+b%25/c");
+  std::string ceph = aws;
+  ceph.replace(ceph.find("minio:s3"), 8, "ceph:s3");
+  auto a = parsePushBody(R"({"Records":[)" + aws + "]}", false);
+  auto c = parsePushBody(R"({"Records":[)" + ceph + "]}", false);
+  ASSERT_EQ(a.records.size(), 1u) << a.error;
+  ASSERT_EQ(c.records.size(), 1u) << c.error;
+  EXPECT_EQ(a.records[0].key, "a b%/c");
+  EXPECT_EQ(c.records[0].key, "a+b%25/c");
+  EXPECT_EQ(a.records[0].type, EventType::Created);
+  EXPECT_EQ(a.records[0].version.mtime_ms, 0);  // unknown: the sequencer is no time here
+  auto del = parsePushBody(
+      R"({"Records":[)" + record("ObjectRemoved:DeleteMarkerCreated", "k", "") + "]}", false);
+  ASSERT_EQ(del.records.size(), 1u);
+  EXPECT_EQ(del.records[0].type, EventType::Removed);
+}
+
+TEST(S3Records, SnsEnvelopesAreOpenedAndTestEventsHoldNothing) {
+  nlohmann::json sns = {{"Type", "Notification"},
+                        {"MessageId", "m1"},
+                        {"Message", R"({"Records":[)" + record("ObjectCreated:Put", "x+y") + "]}"}};
+  auto n = parsePushBody(sns.dump(), false);
+  ASSERT_EQ(n.records.size(), 1u) << n.error;
+  EXPECT_EQ(n.records[0].key, "x y");
+  auto test =
+      parsePushBody(R"({"Service":"Amazon S3","Event":"s3:TestEvent","Bucket":"b"})", false);
+  EXPECT_EQ(test.error, "");
+  EXPECT_TRUE(test.records.empty());
+  // A subscription confirmation is parked with the reason: sluice never follows a URL it is sent.
+  auto confirm = parsePushBody(
+      R"({"Type":"SubscriptionConfirmation","SubscribeURL":"https://sns.example/confirm"})", false);
+  EXPECT_NE(confirm.error.find("SubscriptionConfirmation"), std::string::npos);
+}
+
+TEST(S3Records, WithoutTheTimeAListingAndANotificationAgree) {
+  const Origin s3{"a", "https://s3.eu-west-1.amazonaws.com", "s3", false};
+  ObjectVersion listed{"etag1", 1'700'000'000'123, 10};
+  ObjectVersion notified{"etag1", 0, 10};
+  EXPECT_TRUE(sameVersion(listed, notified));
+  EXPECT_FALSE(sameVersion(listed, ObjectVersion{"etag2", 0, 10}));
+  EXPECT_FALSE(sameVersion(listed, ObjectVersion{"etag1", 0, 11}));
+  EXPECT_FALSE(sameVersion(listed, ObjectVersion{"etag1", 5, 10}));
+  EXPECT_EQ(objectEvent(s3, EventType::Created, "b", "k", listed, "", 1).id,
+            objectEvent(s3, EventType::Created, "b", "k", notified, "SEQ", 2).id);
 }
 
 TEST(MinioRecords, TheIdDependsOnTheVersionNotOnHowTheChangeWasSeen) {
@@ -121,4 +171,4 @@ TEST(MinioRecords, TheIdDependsOnTheVersionNotOnHowTheChangeWasSeen) {
 }
 
 }  // namespace
-}  // namespace sluice::connectors::minio
+}  // namespace sluice::connectors::s3

@@ -1,5 +1,5 @@
 #pragma once
-// The `minio` source at work (see minio_config.hpp for what it promises).
+// A `minio` or `s3` source at work (see bucket_spec.hpp for what it promises).
 //
 // Invariants:
 //  - One commit in flight; work waits in `queue_`, which stays short: a listen stream is paused
@@ -21,8 +21,8 @@
 #include <unordered_set>
 #include <vector>
 
-#include "connectors/minio/minio_config.hpp"
-#include "connectors/minio/minio_records.hpp"
+#include "connectors/s3/bucket_spec.hpp"
+#include "connectors/s3/s3_records.hpp"
 #include "daemon/http_server.hpp"
 #include "daemon/line_framer.hpp"
 #include "daemon/s3_client.hpp"
@@ -31,12 +31,12 @@ namespace sluice {
 class Counter;
 }
 
-namespace sluice::connectors::minio {
+namespace sluice::connectors::s3 {
 
-class MinioConnector final : public Connector {
+class BucketConnector final : public Connector {
  public:
-  MinioConnector(const MinioSpec& spec, ConnectorContext& ctx);
-  ~MinioConnector() override;
+  BucketConnector(const BucketSpec& spec, ConnectorContext& ctx);
+  ~BucketConnector() override;
   void start() override;
   void stop() override;
   void catchUp(std::function<void(std::string error)> done) override;
@@ -88,7 +88,7 @@ class MinioConnector final : public Connector {
   void waitQuiet(Done done);
   void publishHealth();
 
-  const MinioSpec& spec_;
+  const BucketSpec& spec_;
   ConnectorContext& ctx_;
   const std::string health_key_;
   Origin origin_;
@@ -123,4 +123,4 @@ class MinioConnector final : public Connector {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
-}  // namespace sluice::connectors::minio
+}  // namespace sluice::connectors::s3

@@ -1,7 +1,7 @@
 // The minio source against an in-process stand-in for MinIO (listings and the listen stream)
 // and a recording intake; pushes through the real ingress and HTTP server. The fake MinIO in
 // tests/integration checks signatures and the wire end to end.
-#include "connectors/minio/minio_connector.hpp"
+#include "connectors/s3/bucket_connector.hpp"
 
 #include <gtest/gtest.h>
 #include <spdlog/sinks/null_sink.h>
@@ -21,7 +21,7 @@
 #include "tests/unit/support/source_entry.hpp"
 #include "tests/unit/support/test_http_server.hpp"
 
-namespace sluice::connectors::minio {
+namespace sluice::connectors::s3 {
 namespace {
 
 using sluice::test::CannedResponse;
@@ -149,10 +149,10 @@ struct MinioFixture : ::testing::Test {
   std::unique_ptr<ConnectorSpec> spec;
   std::unique_ptr<Connector> conn;
 
-  void make(const std::string& extra = "") {
+  void make(const std::string& extra = "", const std::string& type = "minio") {
     std::string error;
     spec = sluice::test::parseSourceEntry(
-        "{name: m, type: minio, endpoint: '" + minio.server.url("") +
+        "{name: m, type: " + type + ", endpoint: '" + minio.server.url("") +
             "', bucket: images, access_key: AK, secret_key: SK" + extra + "}",
         &error);
     ASSERT_TRUE(spec) << error;
@@ -270,6 +270,24 @@ TEST_F(MinioFixture, OnceReportsACommitThatFailsAndListingErrors) {
   EXPECT_NE(error.find("AccessDenied"), std::string::npos) << error;
 }
 
+// `type: s3`, `mode: scan`: the same reconciliation, at start and every `interval`; ids without
+// the modification time (S3's notifications do not carry it).
+TEST_F(MinioFixture, AnS3ScanListsAtStartAndAgainEveryInterval) {
+  minio.put("a.jpg", "e1", 3, 1'700'000'000'500);
+  make(", mode: scan, interval: 1s", "s3");
+  conn->start();
+  ASSERT_TRUE(runUntil([&] { return seen().size() == 1; }));
+  const Origin s3{"m", minio.server.url(""), "s3", false};
+  EXPECT_EQ(intake.events[0].id,
+            objectEvent(s3, EventType::Created, "images", "a.jpg", {"e1", 0, 3}, "", 0).id);
+  EXPECT_EQ(intake.events[0].storage, "s3");
+  EXPECT_TRUE(runUntil([&] { return health.state("source:m") == HealthState::Ok; }));
+  minio.put("b.jpg", "e2");
+  ASSERT_TRUE(runUntil([&] { return seen().size() == 2; }));
+  EXPECT_EQ(intake.events.size(), 2u);
+  conn->stop();
+}
+
 // ---- pushes ----
 
 struct MinioPushFixture : MinioFixture {
@@ -362,6 +380,34 @@ TEST_F(MinioPushFixture, AfterStopPushesAre503AndTheCommitInFlightIsStillAnswere
   EXPECT_EQ(seen(), (std::set<std::string>{"created a.jpg"}));
 }
 
+struct CephPushFixture : MinioPushFixture {
+  void SetUp() override {
+    make(", mode: push, events: [created, removed]", "s3");
+    ingress.attach(server);
+    server.start();
+  }
+};
+
+// Ceph RGW (PROTOCOLS.md §4.4): raw keys, re-sent records, `?token=` because it cannot set a
+// header; each record is stored once and every copy is answered 2xx.
+TEST_F(CephPushFixture, RawKeysAreKeptAndResentRecordsStoredOnce) {
+  nlohmann::json rec = nlohmann::json::parse(line("ObjectCreated:Put", "a+b%25 c", "e1"));
+  rec["Records"][0]["eventSource"] = "ceph:s3";
+  for (int i = 0; i < 3; ++i) {
+    answer.reset();
+    HttpRequest req;
+    req.url = "http://127.0.0.1:" + std::to_string(server.port()) + "/ingest/m?token=tok";
+    req.body = rec.dump();
+    http.send(req, [this](HttpResponse r) { answer = std::move(r); });
+    EXPECT_EQ(status(), 200);
+  }
+  // Committed once (a copy after the commit matches the index); the queue dedups the rest.
+  std::set<std::string> ids;
+  for (auto& e : intake.events) ids.insert(e.id);
+  EXPECT_EQ(ids.size(), 1u);
+  EXPECT_EQ(seen(), (std::set<std::string>{"created a+b%25 c"}));
+}
+
 TEST(MinioConfig, BadValuesAreNamed) {
   for (auto [extra, key] : std::vector<std::pair<std::string, std::string>>{
            {"endpoint: minio:9000", "endpoint"},
@@ -378,4 +424,4 @@ TEST(MinioConfig, BadValuesAreNamed) {
 }
 
 }  // namespace
-}  // namespace sluice::connectors::minio
+}  // namespace sluice::connectors::s3

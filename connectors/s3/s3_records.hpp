@@ -1,9 +1,13 @@
 #pragma once
-// MinIO's notification records (PROTOCOLS.md §3.2) → sluice events, for both ways they arrive:
-// the ListenBucketNotification stream (NDJSON, raw keys, `{"Records":null}` pings and bare
-// spaces between) and the webhook target's POST body (`{"EventName","Key","Records"}`, keys
-// QueryEscape'd). Also the ids: one function for every path a change can be seen by (stream,
-// webhook, listing), so a change seen twice is the same event.
+// S3 event notification records → sluice events, in the forms they arrive in:
+//  - MinIO (PROTOCOLS.md §3): the ListenBucketNotification stream (NDJSON, raw keys,
+//    `{"Records":null}` pings and bare spaces between) and the webhook target's POST body
+//    (`{"EventName","Key","Records"}`, keys QueryEscape'd); the sequencer is the ModTime in ns;
+//  - AWS-shaped pushes (§4.1, §4.4): `{"Records":[...]}` with names without the `s3:` prefix,
+//    keys form-encoded, except Ceph RGW (`eventSource: ceph:s3`), which sends them raw; an SNS
+//    envelope around them is opened.
+// Also the ids: one function for every path a change can be seen by (stream, push, listing),
+// so a change seen twice is the same event.
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -13,7 +17,7 @@
 
 #include "daemon/event.hpp"
 
-namespace sluice::connectors::minio {
+namespace sluice::connectors::s3 {
 
 // What a source knows of an object, as kept in its index ("etag:mtime_ms:size").
 struct ObjectVersion {
@@ -25,10 +29,18 @@ struct ObjectVersion {
 std::string toFingerprint(const ObjectVersion& v);
 std::optional<ObjectVersion> parseFingerprint(std::string_view fp);
 
+// Two versions are the same object version; a modification time of 0 is unknown (AWS and Ceph
+// records carry none) and then ETag and size decide.
+bool sameVersion(const ObjectVersion& a, const ObjectVersion& b);
+
 struct Origin {
   std::string source;    // the config name
   std::string endpoint;  // e.g. "http://minio:9000" (part of every id: two servers, two ids)
   std::string storage = "minio";
+  // MinIO: every path (stream, push, listing) knows the modification time, so it is part of
+  // the id and the same bytes uploaded again are a new event. S3: notifications do not carry
+  // it, so the id is the ETag's alone (a listing and a notification must agree).
+  bool mtime_in_id = true;
 };
 
 // `created` for the object version `v`; `removed` of the version last known (`v` empty when
@@ -47,9 +59,13 @@ struct ParsedRecord {
   nlohmann::json native;
 };
 
+struct RecordForm {
+  bool key_escaped = false;         // form-encoded (`+` = space, %XX) rather than raw
+  bool sequencer_is_mtime = false;  // MinIO: the sequencer is ModTime in ns
+};
 // One record; nullopt (with `why`) for a record that is not an object created/removed event
 // (`why` empty: a kind sluice ignores, e.g. s3:ObjectAccessed:Get).
-std::optional<ParsedRecord> parseRecord(const nlohmann::json& rec, bool key_escaped,
+std::optional<ParsedRecord> parseRecord(const nlohmann::json& rec, RecordForm form,
                                         std::string* why);
 
 // One line of the listen stream: records (maybe none, for pings and blank lines), or an error.
@@ -59,11 +75,12 @@ struct StreamLine {
 };
 StreamLine parseStreamLine(std::string_view line);
 
-// A webhook POST body: its records, or why it cannot be used.
+// A pushed body: its records, or why it cannot be used. `minio`: MinIO's webhook form; else
+// AWS-shaped records (Ceph RGW, an SNS envelope, S3's test event, which holds none).
 struct PushBody {
   std::vector<ParsedRecord> records;
   std::string error;
 };
-PushBody parsePushBody(std::string_view body);
+PushBody parsePushBody(std::string_view body, bool minio);
 
-}  // namespace sluice::connectors::minio
+}  // namespace sluice::connectors::s3
