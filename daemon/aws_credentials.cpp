@@ -257,4 +257,26 @@ void AwsCredentialsProvider::finish(const std::string& error) {
                                              ": " + error] { cb(c ? &*c : nullptr, e); });
 }
 
+void sendSigned(HttpClient& http, AwsCredentialsProvider& creds, const Clock& clock,
+                SigV4Scope scope, HttpRequest req, std::function<void(HttpResponse)> done,
+                std::function<void(std::uint64_t)> started) {
+  creds.get(
+      [&http, &clock, scope = std::move(scope), req = std::move(req), done = std::move(done),
+       started = std::move(started)](const AwsCredentials* c, const std::string& error) mutable {
+        std::string why = error;
+        if (c)
+          why = sigv4SignRequest(
+              req, *c, scope,
+              std::chrono::system_clock::time_point(std::chrono::milliseconds(clock.nowMs())));
+        if (!c || !why.empty()) {
+          HttpResponse failed;
+          failed.error = why.empty() ? "no credentials" : why;
+          done(std::move(failed));
+          return;
+        }
+        auto id = http.send(std::move(req), std::move(done));
+        if (started) started(id);
+      });
+}
+
 }  // namespace sluice

@@ -23,11 +23,10 @@
 
 #include "daemon/clock.hpp"
 #include "daemon/config_reader.hpp"
+#include "daemon/http_client.hpp"
 #include "daemon/sigv4.hpp"
 
 namespace sluice {
-
-class HttpClient;
 
 struct AwsCredentialsConfig {
   std::string access_key;
@@ -86,5 +85,13 @@ class AwsCredentialsProvider {
  public:
   ~AwsCredentialsProvider() { *alive_ = false; }
 };
+
+// Signs `req` with the provider's current credentials for `scope` and sends it on `http`: the
+// one way every AWS-style client (S3, SQS, Lambda) sends. `started` gets the transfer's id (for
+// pause/resume/cancel). A request that cannot be signed ends in `done` with status 0 and the
+// reason in `error`. On the io thread; `done` never runs inline.
+void sendSigned(HttpClient& http, AwsCredentialsProvider& creds, const Clock& clock,
+                SigV4Scope scope, HttpRequest req, std::function<void(HttpResponse)> done,
+                std::function<void(std::uint64_t id)> started = {});
 
 }  // namespace sluice

@@ -81,24 +81,8 @@ S3Result S3Client::resultOf(const HttpResponse& r) {
 void S3Client::send(HttpRequest req, std::function<void(HttpResponse)> done,
                     std::function<void(std::uint64_t)> started) {
   if (!config_.ca_file.empty()) req.ca_file = config_.ca_file;
-  creds_.get([this, req = std::move(req), done = std::move(done), started = std::move(started)](
-                 const AwsCredentials* c, const std::string& error) mutable {
-    HttpResponse failed;
-    if (!c) failed.error = error;
-    std::string why =
-        c ? sigv4SignRequest(
-                req, *c, {config_.region, "s3", true, false},
-                std::chrono::system_clock::time_point(std::chrono::milliseconds(clock_.nowMs())))
-          : "";
-    if (!c || !why.empty()) {
-      if (!why.empty()) failed.error = why;
-      failed.curl_code = 0;
-      done(std::move(failed));
-      return;
-    }
-    auto id = http_.send(std::move(req), std::move(done));
-    if (started) started(id);
-  });
+  sendSigned(http_, creds_, clock_, {config_.region, "s3", true, false}, std::move(req),
+             std::move(done), std::move(started));
 }
 
 void S3Client::list(const std::string& bucket, const std::string& prefix, const std::string& token,

@@ -11,6 +11,7 @@ std::unique_ptr<ConnectorSpec> parseMinioSpec(MapReader& m) {
   spec->storage = "minio";
   s3::parseBucketKeys(m, *spec);
   if (spec->endpoint.empty()) m.error("endpoint", "is required (http://host:9000)");
+  if (spec->bucket.empty()) m.error("bucket", "is required");
   spec->mode = m.choice("mode", {"listen", "push"}, "listen");
   spec->ping = m.duration("ping", spec->ping);
   if (spec->ping < Duration(1000)) m.error("ping", "must be at least 1s (MinIO counts seconds)");

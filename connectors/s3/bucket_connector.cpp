@@ -38,6 +38,8 @@ BucketConnector::BucketConnector(const BucketSpec& spec, ConnectorContext& ctx)
       framer_(kMaxLine),
       reconnect_timer_(ctx.io),
       scan_timer_(ctx.io),
+      poll_timer_(ctx.io),
+      visibility_timer_(ctx.io),
       quiet_timer_(ctx.io),
       bad_lines_(ctx.metrics.counter(
           "sluice_minio_bad_lines_total",
@@ -84,11 +86,14 @@ void BucketConnector::start() {
   publishHealth();
   if (spec_.mode == "listen")
     connect();  // reconciles once the stream is open
+  else if (spec_.mode == "sqs")
+    pollSqs();  // SQS keeps what came meanwhile: nothing to reconcile
   else if (s3_)
     reconcile("start-up", {});
-  const char* doing = spec_.mode == "listen" ? "listening to"
-                      : spec_.mode == "scan" ? "scanning"
-                                             : "taking pushes for";
+  const std::string doing = spec_.mode == "listen" ? "listening to"
+                            : spec_.mode == "scan" ? "scanning"
+                            : spec_.mode == "sqs"  ? "reading " + spec_.queue_url + " for"
+                                                   : "taking pushes for";
   if (s3_)
     ctx_.log->info("source {}: {} {} bucket {} on {} ({} keys known, credentials from {})",
                    spec_.name, doing, spec_.storage, spec_.bucket, spec_.endpointUrl(),
@@ -105,6 +110,8 @@ void BucketConnector::stop() {
   reconnect_timer_.cancel();
   scan_timer_.cancel();
   quiet_timer_.cancel();
+  poll_timer_.cancel();
+  visibility_timer_.cancel();
   if (streaming_) ctx_.http->cancel(stream_id_);
   // Pushes not committed yet: their senders keep them (503).
   for (std::size_t i = committing_ ? 1 : 0; i < queue_.size(); ++i)
@@ -132,7 +139,8 @@ bool BucketConnector::wanted(const std::string& key) const {
 }
 
 void BucketConnector::addRecord(Batch& b, const ParsedRecord& r) {
-  if (r.bucket != spec_.bucket || !wanted(r.key)) return;
+  if ((!spec_.bucket.empty() && r.bucket != spec_.bucket) || !wanted(r.key)) return;
+  const bool indexed = spec_.mode != "sqs";
   if (scan_) scan_->touched.insert(r.key);
   auto known = index_.find(r.key);
   if (r.type == EventType::Created) {
@@ -143,7 +151,7 @@ void BucketConnector::addRecord(Batch& b, const ParsedRecord& r) {
       ev.native = r.native;
       b.events.push_back(std::move(ev));
     }
-    b.index.push_back({r.key, toFingerprint(r.version)});
+    if (indexed) b.index.push_back({r.key, toFingerprint(r.version)});
     return;
   }
   // The removed version is the one the index knew (so a listing that finds it gone agrees).
@@ -154,7 +162,7 @@ void BucketConnector::addRecord(Batch& b, const ParsedRecord& r) {
     ev.native = r.native;
     b.events.push_back(std::move(ev));
   }
-  b.index.push_back({r.key, std::nullopt});
+  if (indexed) b.index.push_back({r.key, std::nullopt});
 }
 
 // ---- commits ----
@@ -221,6 +229,7 @@ void BucketConnector::committed(std::size_t works, const CommitResult& r) {
       paused_ = false;
       ctx_.http->resume(stream_id_);
     }
+    if (spec_.mode == "sqs" && !polling_ && queue_.size() < kHighWater / 2) pollSqs();
     if (scan_ && scan_->waiting && queue_.size() < kHighWater / 2) {
       scan_->waiting = false;
       listPage();
@@ -237,7 +246,7 @@ void BucketConnector::committed(std::size_t works, const CommitResult& r) {
   // A push is not held here: its sender keeps it (503) and sends it again.
   std::size_t i = 0;
   for (std::size_t k = 0; k < works; ++k) {
-    if (queue_[i].after) {
+    if (queue_[i].after && !queue_[i].keep_on_failure) {
       queue_[i].after(false);
       queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(i));
     } else {
@@ -270,7 +279,7 @@ void BucketConnector::whenIdle(Done done, std::string error) {
 }
 
 void BucketConnector::notifyIdle() {
-  if (committing_ || !queue_.empty()) return;
+  if (committing_ || !queue_.empty() || deletes_in_flight_ > 0) return;
   for (auto& [done, error] : std::exchange(idle_waiters_, {})) done(error);
 }
 
@@ -299,23 +308,13 @@ void BucketConnector::onPush(const ServerRequest& req, Responder respond) {
   w.batch.source = spec_.name;
   if (!body.error.empty()) {
     // Parked, not refused: a non-2xx would make MinIO's queue_dir send it forever and hold
-    // back every event behind it. Kept whole, so it can be looked at and replayed.
-    Event ev;
-    ev.id = eventId({"bucket-push", spec_.name, hexEncode(sha256(req.body))});
-    ev.source = origin_.endpoint + "/" + uriEncode(spec_.bucket, false);
-    ev.type = EventType::Gap;
-    ev.time_ms = last_push_ms_;
-    ev.storage = origin_.storage;
-    ev.connector = spec_.name;
-    ev.path = "/" + spec_.bucket;
-    ev.bucket = spec_.bucket;
-    ev.note = "a push sluice cannot use: " + body.error;
-    ev.native = isUtf8(req.body) ? nlohmann::json{{"body", req.body}}
-                                 : nlohmann::json{{"body_base64", base64Encode(req.body)}};
-    ctx_.log->warn("source {}: {} ({} bytes from {}); parked in the dead-letter queue", spec_.name,
-                   *ev.note, req.body.size(), req.peer);
-    w.batch.dead.emplace(0, *ev.note);
-    w.batch.events.push_back(std::move(ev));
+    // back every event behind it (Ceph RGW would retry it thousands of times a second).
+    park(w.batch, eventId({"bucket-push", spec_.name, hexEncode(sha256(req.body))}),
+         "a push sluice cannot use: " + body.error, req.body);
+    ctx_.log->warn(
+        "source {}: a push sluice cannot use ({}; {} bytes from {}); parked in the "
+        "dead-letter queue",
+        spec_.name, body.error, req.body.size(), req.peer);
   } else {
     for (auto& r : body.records) addRecord(w.batch, r);
   }
@@ -327,6 +326,25 @@ void BucketConnector::onPush(const ServerRequest& req, Responder respond) {
     respond(ok ? answer(200, "stored\n") : answer(503, "could not store it now; send it again\n"));
   };
   enqueue(std::move(w));
+}
+
+void BucketConnector::park(Batch& b, const std::string& id, const std::string& why,
+                           const std::string& body) {
+  Event ev;
+  ev.id = id;
+  ev.source = origin_.endpoint + "/" + uriEncode(spec_.bucket, false);
+  ev.type = EventType::Gap;
+  ev.time_ms = ctx_.clock.nowMs();
+  ev.storage = origin_.storage;
+  ev.connector = spec_.name;
+  ev.path = "/" + spec_.bucket;
+  if (!spec_.bucket.empty()) ev.bucket = spec_.bucket;
+  ev.note = why;
+  // Kept whole, so that it can be looked at and replayed.
+  ev.native = isUtf8(body) ? nlohmann::json{{"body", body}}
+                           : nlohmann::json{{"body_base64", base64Encode(body)}};
+  b.dead.emplace(b.events.size(), why);
+  b.events.push_back(std::move(ev));
 }
 
 void BucketConnector::waitQuiet(Done done) {

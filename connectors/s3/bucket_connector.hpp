@@ -49,6 +49,9 @@ class BucketConnector final : public Connector {
   struct Work {
     Batch batch;
     std::function<void(bool ok)> after;  // after the commit (push: answers the sender)
+    // A failed commit is retried (SQS: its messages stay hidden); otherwise the work is given
+    // up with after(false) and its sender keeps it (push).
+    bool keep_on_failure = false;
   };
   // One reconciliation: the keys listed so far and those live events changed meanwhile.
   struct Scan {
@@ -84,6 +87,15 @@ class BucketConnector final : public Connector {
   void onPage(S3ListPage page);
   void finishScan(std::string error);
 
+  void pollSqs();
+  void onReceive(const HttpResponse& r);
+  void sqsCall(const std::string& op, const nlohmann::json& body,
+               std::function<void(HttpResponse)> done);
+  void deleteMessages(std::vector<std::string> handles);
+  void extendVisibility();
+  // Parks what a source was sent and cannot use as a dead-lettered `gap` event in `b`.
+  void park(Batch& b, const std::string& id, const std::string& why, const std::string& body);
+
   void onPush(const ServerRequest& req, Responder respond);
   void waitQuiet(Done done);
   void publishHealth();
@@ -116,6 +128,12 @@ class BucketConnector final : public Connector {
   bool startup_pending_ = false;
   std::string scan_error_;
   boost::asio::steady_timer scan_timer_;
+  // sqs
+  bool polling_ = false, extending_ = false;
+  std::size_t deletes_in_flight_ = 0;  // `sluice once` is done only when they are answered
+  boost::asio::steady_timer poll_timer_, visibility_timer_;
+  std::unordered_set<std::string> hidden_;  // receipt handles of messages not committed yet
+  std::vector<Done> drained_waiters_;       // `sluice once`: done at the first empty receive
   // push
   std::int64_t last_push_ms_ = 0;
   boost::asio::steady_timer quiet_timer_;

@@ -11,7 +11,7 @@ void parseBucketKeys(MapReader& m, BucketSpec& spec) {
   if (!spec.endpoint.empty() && spec.endpoint.rfind("http://", 0) != 0 &&
       spec.endpoint.rfind("https://", 0) != 0)
     m.error("endpoint", "must start with http:// or https://");
-  spec.bucket = m.requiredString("bucket");
+  spec.bucket = m.string("bucket", "");
   spec.prefix = m.string("prefix", "");
   spec.suffix = m.string("suffix", "");
   spec.region = m.string("region", "us-east-1");

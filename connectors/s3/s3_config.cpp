@@ -1,6 +1,6 @@
 // `type: s3` — an AWS S3 bucket (or an S3-compatible store through `endpoint`), followed by
-// listing it (`mode: scan`) or through notifications pushed to the ingress (`mode: push`,
-// Ceph RGW and other S3-compatible stores).
+// listing it (`mode: scan`), through S3 notifications in an SQS queue (`mode: sqs`) or through
+// notifications pushed to the ingress (`mode: push`, Ceph RGW and other S3-compatible stores).
 #include "connectors/s3/bucket_spec.hpp"
 #include "daemon/registry.hpp"
 
