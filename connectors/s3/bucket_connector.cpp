@@ -126,10 +126,14 @@ void BucketConnector::catchUp(Done done) {
     if (!error.empty() || !spec_.takesPushes()) return done(error);
     waitQuiet(done);  // MinIO's queue_dir sends what it kept once sluice answers
   };
-  if (s3_)
+  if (spec_.mode == "sqs") {
+    drained_waiters_.push_back(std::move(then));
+    pollSqs();
+  } else if (s3_) {
     reconcile("catch-up", std::move(then));
-  else
+  } else {
     whenIdle(std::move(then), "");
+  }
 }
 
 bool BucketConnector::wanted(const std::string& key) const {

@@ -16,11 +16,17 @@ std::unique_ptr<ConnectorSpec> parseS3Spec(MapReader& m) {
   if (spec->endpoint.empty() && spec->path_style)
     spec->endpoint = "https://s3." + spec->region + ".amazonaws.com";
   spec->mode = m.choice("mode", {"scan", "push", "sqs"}, "scan");
-  if (spec->mode == "sqs")
-    m.error("mode",
-            "sqs is not in this version yet (it is being built): use scan, or push "
-            "for stores that send notifications");
+  if (spec->bucket.empty() && spec->mode != "sqs") m.error("bucket", "is required");
   spec->interval = m.duration("interval", spec->interval);
+  spec->queue_url = m.string("queue_url", "");
+  if (spec->mode == "sqs" && spec->queue_url.rfind("https://", 0) != 0 &&
+      spec->queue_url.rfind("http://", 0) != 0)
+    m.error("queue_url", "mode sqs needs the queue's URL (https://sqs.REGION.amazonaws.com/...)");
+  spec->visibility = m.duration("visibility_timeout", spec->visibility);
+  if (spec->visibility < Duration(10'000) || spec->visibility > Duration(43'200'000))
+    m.error("visibility_timeout", "must be between 10s and 12h");
+  spec->wait = m.duration("wait", spec->wait);
+  if (spec->wait > Duration(20'000)) m.error("wait", "SQS long-polls at most 20s");
   m.finish();
   return spec;
 }

@@ -350,7 +350,7 @@ TEST(Registry, ShippedConfigsDoNotWatchTheirOwnStateDir) {
     auto state = r.config->state_dir.lexically_normal();
     for (auto& spec : r.config->sources) {
       auto* local = dynamic_cast<const connectors::local::LocalSpec*>(spec.get());
-      ASSERT_NE(local, nullptr);
+      if (!local) continue;  // buckets are not on this machine's disk
       auto watched = (path.parent_path() / local->path).lexically_normal();  // absolute stays
       auto rel = state.lexically_relative(watched);
       EXPECT_TRUE(rel.empty() || *rel.begin() == "..")
