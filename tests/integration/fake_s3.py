@@ -310,19 +310,21 @@ class FakeS3(S3Operations):
             self.buckets.setdefault(name, Bucket(name, self.clock()))
 
     # -- test hooks ---------------------------------------------------------------------------
-    def fail_next(self, n, status=503, code=None, message=None, service=None):
+    def fail_next(self, n, status=503, code=None, message=None, service=None, op=None):
         """The next `n` requests (of `service`, 's3' or 'sqs', or any) get this error in their
         service's shape. Default codes: S3 SlowDown/InternalError, SQS ServiceUnavailable/
-        InternalFailure."""
+        InternalFailure. `op`: only SQS requests for this operation (the X-Amz-Target name,
+        e.g. "DeleteMessageBatch"); other requests pass untouched."""
         with self._cond:
             self._faults.append({"kind": "fail", "left": n, "status": status, "code": code,
-                                 "message": message, "service": service})
+                                 "message": message, "service": service, "op": op})
 
-    def delay_next(self, n, seconds, service=None):
-        """The next `n` requests wait `seconds` before they are handled."""
+    def delay_next(self, n, seconds, service=None, op=None):
+        """The next `n` requests wait `seconds` before they are handled (`op` as for
+        fail_next)."""
         with self._cond:
             self._faults.append({"kind": "delay", "left": n, "seconds": seconds,
-                                 "service": service})
+                                 "service": service, "op": op})
 
     def clear_faults(self):
         with self._cond:
@@ -370,10 +372,12 @@ class FakeS3(S3Operations):
             self.sqs.enqueue(queue, s3_test_event(bucket, self.clock()))
 
     # -- request entry (handler threads) -----------------------------------------------------
-    def _take_faults(self, service):
+    def _take_faults(self, service, op=None):
         with self._cond:
             fail = delay = None
             for f in self._faults:
+                if f.get("op") is not None and f["op"] != op:
+                    continue
                 if f["left"] > 0 and f["service"] in (None, service):
                     if f["kind"] == "fail" and fail is None:
                         fail = f
@@ -396,7 +400,10 @@ class FakeS3(S3Operations):
         with self._cond:
             self.requests.append(rec)
             self._cond.notify_all()
-        fail, delay = self._take_faults(rec.service)
+        sqs_op = h_map.get("x-amz-target", "").partition(".")[2] if sqs else None
+        if sqs:
+            rec.op = sqs_op  # known before a fault answers (_sqs_call sets the same)
+        fail, delay = self._take_faults(rec.service, sqs_op)
         if delay and self._stopping.wait(delay["seconds"]):
             return None
         if fail:
