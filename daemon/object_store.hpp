@@ -1,7 +1,7 @@
 #pragma once
-// How an event's object reaches whoever consumes it (a job's input today; uploads of a job's
-// outputs later), decided by the source that produced the event: a sink never asks which kind
-// of source an event came from, it asks the source's ObjectStore.
+// How an event's object reaches whoever consumes it (a job's input), and how a file gets into
+// a source's storage (a job's outputs), decided by the source that produced the event: a sink never
+// asks which kind of source an event came from, it asks the source's ObjectStore.
 //
 // Contract:
 //  - A source type provides its store through ConnectorSpec::objectStore(); the runtime keeps
@@ -29,6 +29,12 @@ class ObjectStore {
   // copy for local files, a download for remote stores. Never a symlink to the original.
   virtual void fetch(const Event& ev, const std::filesystem::path& dest,
                      std::function<void(std::string error)> done) = 0;
+  // Stores a copy of the file `src` as `name` — an object key in the source's bucket, a path
+  // below a local source's folder — replacing what is there; readers never see half an object.
+  // A local name that would leave the folder (absolute, "..", ".", empty segments, a symlinked
+  // directory) is refused. For a job's outputs; `done` as for fetch().
+  virtual void put(const std::filesystem::path& src, const std::string& name,
+                   std::function<void(std::string error)> done) = 0;
 };
 
 // The stores of the configured sources, by source name.

@@ -8,8 +8,8 @@ namespace {
 class S3ObjectStore final : public ObjectStore {
  public:
   S3ObjectStore(boost::asio::io_context& io, HttpClient& http, const Clock& clock,
-                const AwsCredentialsConfig& credentials, S3Config config)
-      : io_(io) {
+                const AwsCredentialsConfig& credentials, S3Config config, std::string bucket)
+      : io_(io), bucket_(std::move(bucket)) {
     AwsCredentialSource source = resolveAwsCredentials(credentials, processEnv());
     if (!source.error.empty()) {
       error_ = "no credentials for " + config.endpoint + ": " + source.error;
@@ -37,8 +37,24 @@ class S3ObjectStore final : public ObjectStore {
              });
   }
 
+  void put(const std::filesystem::path& src, const std::string& name,
+           std::function<void(std::string)> done) override {
+    std::string why = error_;
+    if (why.empty() && bucket_.empty()) why = "this source names no bucket to write to";
+    if (why.empty() && name.empty()) why = "an empty object key";
+    if (!why.empty()) {
+      boost::asio::post(io_, [done = std::move(done), why = std::move(why)] { done(why); });
+      return;
+    }
+    std::string what = "s3://" + bucket_ + "/" + toUtf8Lossy(name);
+    s3_->put(bucket_, name, src, [done = std::move(done), what = std::move(what)](S3Result r) {
+      done(r.error.empty() ? "" : "PUT " + what + ": " + r.error);
+    });
+  }
+
  private:
   boost::asio::io_context& io_;
+  std::string bucket_;
   std::string error_;
   std::unique_ptr<AwsCredentialsProvider> creds_;
   std::unique_ptr<S3Client> s3_;
@@ -49,8 +65,9 @@ class S3ObjectStore final : public ObjectStore {
 std::unique_ptr<ObjectStore> makeS3ObjectStore(boost::asio::io_context& io, HttpClient& http,
                                                const Clock& clock,
                                                const AwsCredentialsConfig& credentials,
-                                               S3Config config) {
-  return std::make_unique<S3ObjectStore>(io, http, clock, credentials, std::move(config));
+                                               S3Config config, std::string bucket) {
+  return std::make_unique<S3ObjectStore>(io, http, clock, credentials, std::move(config),
+                                         std::move(bucket));
 }
 
 }  // namespace sluice

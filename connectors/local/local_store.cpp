@@ -1,14 +1,14 @@
 #include "connectors/local/local_store.hpp"
 
-#include "connectors/local/local_config.hpp"
-
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <boost/asio/post.hpp>
 #include <cerrno>
 #include <cstring>
 
-#include <boost/asio/post.hpp>
+#include "connectors/local/local_config.hpp"
 
 namespace sluice::connectors::local {
 namespace {
@@ -63,14 +63,61 @@ void LocalStore::fetch(const Event& ev, const std::filesystem::path& dest,
   else if (!S_ISREG(st.st_mode))
     why = ev.path + " is not a regular file";
   else if (::link(ev.path.c_str(), dest.c_str()) != 0)
-    why = errno == EXDEV || errno == EPERM || errno == EMLINK ? copyFile(ev.path, dest.string())
-                                                               : "cannot link " + ev.path + ": " + std::strerror(errno);
+    why = errno == EXDEV || errno == EPERM || errno == EMLINK
+              ? copyFile(ev.path, dest.string())
+              : "cannot link " + ev.path + ": " + std::strerror(errno);
+  boost::asio::post(io_, [done = std::move(done), why = std::move(why)] { done(why); });
+}
+
+// Where `name` goes below `root`, or why it may not: only plain segments, and no directory on
+// the way may be a symlink (it could lead out of the folder).
+static std::string placeBelow(const std::filesystem::path& root, const std::string& name,
+                              std::filesystem::path* out) {
+  if (root.empty()) return "this source has no folder to write to";
+  if (name.empty() || name.front() == '/' || name.find('\0') != std::string::npos)
+    return "\"" + toUtf8Lossy(name) + "\" is not a relative path";
+  std::filesystem::path at = root;
+  std::size_t start = 0;
+  for (;;) {
+    auto slash = name.find('/', start);
+    std::string seg = name.substr(start, slash == std::string::npos ? slash : slash - start);
+    if (seg.empty() || seg == "." || seg == "..")
+      return "\"" + toUtf8Lossy(name) + "\" leaves the folder or has empty segments";
+    at /= seg;
+    if (slash == std::string::npos) break;
+    struct stat st {};
+    if (::lstat(at.c_str(), &st) == 0 && !S_ISDIR(st.st_mode))
+      return at.string() + " is not a directory (a symlink is not followed)";
+    if (::mkdir(at.c_str(), 0755) != 0 && errno != EEXIST)
+      return "cannot create " + at.string() + ": " + std::strerror(errno);
+    start = slash + 1;
+  }
+  *out = at;
+  return "";
+}
+
+void LocalStore::put(const std::filesystem::path& src, const std::string& name,
+                     std::function<void(std::string)> done) {
+  std::filesystem::path dest;
+  std::string why = placeBelow(root_, name, &dest);
+  if (why.empty()) {
+    // Written beside it under a hidden name, then renamed: a watcher sees one whole file.
+    std::filesystem::path tmp = dest.parent_path() / ("." + dest.filename().string() + ".sluice-" +
+                                                      std::to_string(::getpid()));
+    ::unlink(tmp.c_str());
+    why = copyFile(src.string(), tmp.string());
+    if (why.empty() && ::chmod(tmp.c_str(), 0644) != 0)
+      why = "cannot chmod " + tmp.string() + ": " + std::strerror(errno);
+    if (why.empty() && ::rename(tmp.c_str(), dest.c_str()) != 0)
+      why = "cannot rename " + tmp.string() + " to " + dest.string() + ": " + std::strerror(errno);
+    if (!why.empty()) ::unlink(tmp.c_str());
+  }
   boost::asio::post(io_, [done = std::move(done), why = std::move(why)] { done(why); });
 }
 
 std::unique_ptr<ObjectStore> LocalSpec::objectStore(boost::asio::io_context& io, HttpClient&,
                                                     const Clock&) const {
-  return std::make_unique<LocalStore>(io);
+  return std::make_unique<LocalStore>(io, std::filesystem::absolute(path));
 }
 
 }  // namespace sluice::connectors::local

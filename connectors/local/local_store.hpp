@@ -10,13 +10,18 @@ namespace sluice::connectors::local {
 
 class LocalStore final : public ObjectStore {
  public:
-  explicit LocalStore(boost::asio::io_context& io) : io_(io) {}
+  // `root`: the source's folder, where put() writes (empty: put() is refused).
+  explicit LocalStore(boost::asio::io_context& io, std::filesystem::path root = {})
+      : io_(io), root_(std::move(root)) {}
   std::optional<std::string> localPath(const Event& ev) const override { return ev.path; }
   void fetch(const Event& ev, const std::filesystem::path& dest,
              std::function<void(std::string error)> done) override;
+  void put(const std::filesystem::path& src, const std::string& name,
+           std::function<void(std::string error)> done) override;
 
  private:
   boost::asio::io_context& io_;
+  std::filesystem::path root_;
 };
 
 }  // namespace sluice::connectors::local

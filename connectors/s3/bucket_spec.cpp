@@ -58,7 +58,7 @@ std::unique_ptr<Connector> BucketSpec::create(ConnectorContext& ctx) const {
 
 std::unique_ptr<ObjectStore> BucketSpec::objectStore(boost::asio::io_context& io, HttpClient& http,
                                                      const Clock& clock) const {
-  return makeS3ObjectStore(io, http, clock, credentials, s3Config());
+  return makeS3ObjectStore(io, http, clock, credentials, s3Config(), bucket);
 }
 
 }  // namespace sluice::connectors::s3
