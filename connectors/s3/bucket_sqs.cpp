@@ -40,29 +40,6 @@ std::string sqsError(const HttpResponse& r) {
          (message.empty() ? "" : ": " + message);
 }
 
-// EventBridge's shape of an S3 event (detail-type "Object Created"/"Object Deleted").
-std::optional<nlohmann::json> fromEventBridge(const nlohmann::json& j) {
-  if (!j.is_object() || str(j, "source") != "aws.s3" || !j.contains("detail")) return {};
-  const auto& d = j["detail"];
-  if (!d.is_object() || !d.contains("object") || !d["object"].is_object()) return {};
-  const std::string kind = str(j, "detail-type");
-  const std::string name = kind == "Object Created"   ? "ObjectCreated:" + str(d, "reason")
-                           : kind == "Object Deleted" ? "ObjectRemoved:" + str(d, "reason")
-                                                      : kind;
-  const auto& o = d["object"];
-  nlohmann::json obj = {{"key", str(o, "key")}, {"sequencer", str(o, "sequencer")}};
-  if (o.contains("size")) obj["size"] = o["size"];
-  if (o.contains("etag")) obj["eTag"] = o["etag"];
-  if (o.contains("version-id")) obj["versionId"] = o["version-id"];
-  nlohmann::json bucket = {{"name", d.contains("bucket") ? str(d["bucket"], "name") : ""}};
-  return nlohmann::json{{"Records",
-                         {{{"eventSource", "aws:s3"},
-                           {"eventName", name},
-                           {"eventTime", str(j, "time")},
-                           {"s3", {{"bucket", bucket}, {"object", obj}}},
-                           {"eventBridge", j}}}}};
-}
-
 }  // namespace
 
 void BucketConnector::sqsCall(const std::string& op, const nlohmann::json& body,
@@ -140,9 +117,7 @@ void BucketConnector::onReceive(const HttpResponse& r) {
     if (handle.empty()) continue;  // cannot be deleted: it comes back, then with a handle
     handles.push_back(handle);
     hidden_.insert(handle);
-    PushBody parsed;
-    auto bridged = fromEventBridge(nlohmann::json::parse(body, nullptr, false));
-    parsed = parsePushBody(bridged ? bridged->dump() : body, false);
+    PushBody parsed = parseSqsBody(body);
     if (!parsed.error.empty()) {
       // Deleted like the others once parked: kept whole in the dead-letter queue instead of
       // coming back every visibility timeout until SQS's retention drops it.

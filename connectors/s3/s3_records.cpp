@@ -20,6 +20,29 @@ std::optional<std::int64_t> sequencerMs(const std::string& seq) {
   return static_cast<std::int64_t>(ns / 1'000'000);
 }
 
+// EventBridge's shape of an S3 event (detail-type "Object Created"/"Object Deleted").
+std::optional<nlohmann::json> fromEventBridge(const nlohmann::json& j) {
+  if (!j.is_object() || str(j, "source") != "aws.s3" || !j.contains("detail")) return {};
+  const auto& d = j["detail"];
+  if (!d.is_object() || !d.contains("object") || !d["object"].is_object()) return {};
+  const std::string kind = str(j, "detail-type");
+  const std::string name = kind == "Object Created"   ? "ObjectCreated:" + str(d, "reason")
+                           : kind == "Object Deleted" ? "ObjectRemoved:" + str(d, "reason")
+                                                      : kind;
+  const auto& o = d["object"];
+  nlohmann::json obj = {{"key", str(o, "key")}, {"sequencer", str(o, "sequencer")}};
+  if (o.contains("size")) obj["size"] = o["size"];
+  if (o.contains("etag")) obj["eTag"] = o["etag"];
+  if (o.contains("version-id")) obj["versionId"] = o["version-id"];
+  nlohmann::json bucket = {{"name", d.contains("bucket") ? str(d["bucket"], "name") : ""}};
+  return nlohmann::json{{"Records",
+                         {{{"eventSource", "aws:s3"},
+                           {"eventName", name},
+                           {"eventTime", str(j, "time")},
+                           {"s3", {{"bucket", bucket}, {"object", obj}}},
+                           {"eventBridge", j}}}}};
+}
+
 }  // namespace
 
 std::string toFingerprint(const ObjectVersion& v) {
@@ -178,6 +201,11 @@ PushBody parsePushBody(std::string_view body, bool minio) {
     }
   }
   return out;
+}
+
+PushBody parseSqsBody(std::string_view body) {
+  auto bridged = fromEventBridge(nlohmann::json::parse(body, nullptr, false));
+  return parsePushBody(bridged ? bridged->dump() : body, false);
 }
 
 }  // namespace sluice::connectors::s3

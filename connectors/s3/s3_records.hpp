@@ -82,5 +82,9 @@ struct PushBody {
   std::string error;
 };
 PushBody parsePushBody(std::string_view body, bool minio);
+// An SQS message body with S3 notifications: S3's own form, an SNS envelope around it, or
+// EventBridge's shape (`detail-type` "Object Created"/"Object Deleted", `detail.object`; the
+// whole event kept as the record's `eventBridge`).
+PushBody parseSqsBody(std::string_view body);
 
 }  // namespace sluice::connectors::s3

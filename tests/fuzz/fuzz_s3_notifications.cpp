@@ -43,8 +43,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   framer.feed(in.substr(0, cut), onLine);
   framer.feed(in.substr(cut), onLine);
   FUZZ_CHECK(framer.buffered() <= 4096);
-  for (bool minio : {true, false}) {  // MinIO's webhook; AWS-shaped (Ceph RGW, SNS)
-    s3::PushBody body = s3::parsePushBody(in, minio);
+  // MinIO's webhook; AWS-shaped (Ceph RGW, SNS); an SQS message (also EventBridge's shape).
+  for (int form = 0; form < 3; ++form) {
+    s3::PushBody body = form == 2 ? s3::parseSqsBody(in) : s3::parsePushBody(in, form == 0);
     FUZZ_CHECK(body.error.empty() || body.records.empty());
     for (auto& r : body.records) checkRecord(r);
   }

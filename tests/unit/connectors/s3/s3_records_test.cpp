@@ -131,6 +131,38 @@ TEST(S3Records, SnsEnvelopesAreOpenedAndTestEventsHoldNothing) {
   EXPECT_NE(confirm.error.find("SubscriptionConfirmation"), std::string::npos);
 }
 
+TEST(S3Records, SqsBodiesMayBeEventBridgeEvents) {
+  nlohmann::json eb = {
+      {"version", "0"},
+      {"detail-type", "Object Created"},
+      {"source", "aws.s3"},
+      {"time", "2026-12-05T10:00:00Z"},
+      {"detail",
+       {{"bucket", {{"name", "photos"}}},
+        {"object", {{"key", "a+b%2Fc"}, {"size", 5}, {"etag", "e1"}, {"sequencer", "00A"}}},
+        {"reason", "PutObject"}}}};
+  auto created = parseSqsBody(eb.dump());
+  ASSERT_EQ(created.records.size(), 1u) << created.error;
+  EXPECT_EQ(created.records[0].type, EventType::Created);
+  EXPECT_EQ(created.records[0].bucket, "photos");
+  EXPECT_EQ(created.records[0].key, "a b/c");
+  EXPECT_EQ(created.records[0].version, (ObjectVersion{"e1", 0, 5}));
+  EXPECT_EQ(created.records[0].native["eventBridge"]["detail-type"], "Object Created");
+  eb["detail-type"] = "Object Deleted";
+  eb["detail"]["reason"] = "DeleteObject";
+  auto removed = parseSqsBody(eb.dump());
+  ASSERT_EQ(removed.records.size(), 1u) << removed.error;
+  EXPECT_EQ(removed.records[0].type, EventType::Removed);
+  eb["detail-type"] = "Object Tags Added";  // not a change of the object's bytes
+  auto tags = parseSqsBody(eb.dump());
+  EXPECT_EQ(tags.error, "");
+  EXPECT_TRUE(tags.records.empty());
+  // Plain S3 bodies go through as they are.
+  auto plain = parseSqsBody(R"({"Records":[)" + record("ObjectCreated:Put", "x+y") + "]}");
+  ASSERT_EQ(plain.records.size(), 1u);
+  EXPECT_EQ(plain.records[0].key, "x y");
+}
+
 TEST(S3Records, WithoutTheTimeAListingAndANotificationAgree) {
   const Origin s3{"a", "https://s3.eu-west-1.amazonaws.com", "s3", false};
   ObjectVersion listed{"etag1", 1'700'000'000'123, 10};
