@@ -6,10 +6,17 @@ the results section of bench/README.md.
     report.py e2e     --writes W.tsv --log ACCESS_LOG --offset BYTES --system sluice|naive
                       --workload NAME [--run N] [--extra JSON]
     report.py summary --results RESULTS.jsonl [--machine MACHINE.json] [--readme README.md]
+                      [--only s3]
+    report.py merge   --section s3 --results RESULTS.jsonl --into bench/last-run.jsonl
 
 `summary` can be re-run on bench/last-run.jsonl alone (it holds the machine line too), e.g.
 after changing how the tables look: python3 bench/report.py summary --results
 bench/last-run.jsonl --readme bench/README.md
+
+`summary --only s3` renders only the object-store block and puts it between the
+results-s3:begin/end markers inside the Results section (inserted at its end when missing), leaving the other figures alone: what `BENCH_ONLY=s3 bench/run.sh` does. `merge`
+then replaces the s3 lines of bench/last-run.jsonl with the new ones (and keeps that run's
+machine line, tagged "section": "s3"), so that a full re-render shows the same figures.
 
 The access log holds one line per request received: "<$msec> <$http_ce_subject>" (nginx,
 arrival time with millisecond resolution, and the file path the event names). The writes file
@@ -170,12 +177,25 @@ def pick(rows, **kw):
     return [r for r in rows if all(r.get(k) == v for k, v in kw.items())]
 
 
-def summary(results, machine, readme):
-    rows = load(results)
+def machines(rows, machine=None):
+    """(the run's machine line, the one the s3 figures come from: a later BENCH_ONLY=s3 run's
+    when bench/last-run.jsonl was merged)."""
+    ms = [r for r in rows if r.get("bench") == "machine"]
     if machine:
-        m = json.load(open(machine))
+        main_m = json.load(open(machine))
     else:
-        m = next(r for r in rows if r.get("bench") == "machine")
+        main_m = next((r for r in ms if not r.get("section")), ms[0] if ms else None)
+    s3_m = next((r for r in ms if r.get("section") == "s3"), main_m)
+    return main_m, s3_m
+
+
+def summary(results, machine, readme, only=None):
+    rows = load(results)
+    m, m3 = machines(rows, machine)
+    if only == "s3":
+        out = []
+        s3_block(rows, m3, out.append, own_run=True)
+        return finish_part(out, readme, S3_BEGIN, S3_END)
     out = []
     w = out.append
     runs = m.get("runs")
@@ -204,6 +224,8 @@ def summary(results, machine, readme):
     # Receiver ---------------------------------------------------------------------------
     receiver_and_e2e(rows, m, w)
     memory_and_targets(rows, m, w)
+    if pick_prefix(rows, "s3_"):
+        s3_block(rows, m3, w, own_run=m3 is not m)
     return finish(out, readme)
 
 
@@ -393,16 +415,196 @@ def memory_and_targets(rows, m, w):
     w("")
 
 
+# -- object stores (bench/s3_bench.py) ------------------------------------------------------
+S3_BEGIN, S3_END = "<!-- results-s3:begin -->", "<!-- results-s3:end -->"
+
+
+def pick_prefix(rows, prefix):
+    return [r for r in rows if str(r.get("bench", "")).startswith(prefix)]
+
+
+def ops(rs, op):
+    return med([r.get("requests", {}).get(op, 0) for r in rs])
+
+
+def s3_block(rows, m, w, own_run):
+    """The `type: s3` figures; `own_run`: they come from another run than the rest."""
+    w(S3_BEGIN)
+    w("### Object stores (`type: s3`): intake through `sluice once`, next to the fake's own pace")
+    w("")
+    if own_run:
+        w(f"Measured by a later run of this section alone (`BENCH_ONLY=s3`) than the figures above: "
+          f"{m['date']}, commit `{m['commit']}`, `{m['command']}`, {m.get('s3_duration') or m['duration']} "
+          f"for the section; {m['runs']} runs per figure (min / **median** / max); {m['cpu_model']}, "
+          f"{m['cores']} cores; {m.get('sched')}; load average before / after {m['load_before']} / "
+          f"{m['load_after']}, CPU pressure before (PSI some avg60) {m.get('psi')}.")
+    else:
+        w(f"The object-store section took {m.get('s3_duration', '?')} of the run.")
+    w("")
+    sqs = pick(rows, bench="s3_sqs")
+    scan = pick(rows, bench="s3_scan")
+    push = pick(rows, bench="s3_push")
+    tool = push[0].get("tool", "wrk") if push else "wrk"
+    conns = push[0].get("connections") if push else m.get("push_connections")
+    w("sluice and the fakes share the machine's cores: the fake S3/SQS is "
+      "tests/integration/fake_s3.py, a threaded Python server that checks SigV4 on every request "
+      "(one interpreter lock: it cannot use more than about one core). \"fake's CPU\" is its "
+      "process's CPU time over the window, in % of one core — near 100 % means the fake, not "
+      "the client, sets the pace. The sink is a webhook to the bench nginx; `sluice once` "
+      "catches up and commits before it delivers anything, so no delivery runs inside a window. "
+      "Windows start at the first request to the fake; they end when the fake's queue is empty "
+      "(SQS; sluice deletes a message only after its events are committed), when the first "
+      "delivery reaches nginx (scan, all new: `once` starts its sink after the last commit), "
+      "when `sluice once` exits 0 (scan, nothing changed), or with the load generator's window "
+      "(push).")
+    w("")
+    w("| source | pipeline | items | items/s | window s | sluice CPU µs per item | fake's CPU, % of one core "
+      "| p50 / p99 ms | checked |")
+    w("|---|---|---:|---:|---:|---:|---:|---:|---|")
+    if sqs:
+        rs = pick(rows, bench="s3_sqs", system="sluice")
+        n = rs[0]["messages"] if rs else sqs[0]["messages"]
+        if rs:
+            w(f"| SQS (`mode: sqs`, `wait: 1s`), one AWS-shaped S3 record per message "
+              f"| `sluice once`: ReceiveMessage (10), commit (fsync), DeleteMessageBatch "
+              f"| {n:,} messages | {mmm([r['per_s'] for r in rs])} | {num(med([r['seconds'] for r in rs]), 2)} "
+              f"| {num(med([r.get('cpu_us_per_item') for r in rs]), 0)} "
+              f"| {num(med([r.get('fake_cpu_pct') for r in rs]), 0)} | – "
+              f"| {num(med([r.get('committed') for r in rs]), 0)} events committed, queue empty; "
+              f"{num(ops(rs, 'ReceiveMessage'), 0)} ReceiveMessage, {num(ops(rs, 'DeleteMessageBatch'), 0)} "
+              f"DeleteMessageBatch, {num(ops(rs, 'ChangeMessageVisibilityBatch'), 0)} ChangeMessageVisibilityBatch |")
+        rs = pick(rows, bench="s3_sqs", system="client")
+        if rs:
+            w(f"| | baseline: `aws_sigv4.SqsClient` (Python) on the same fake, ReceiveMessage (10, long poll 1 s) "
+              f"then DeleteMessageBatch, one call at a time, nothing stored "
+              f"| {n:,} messages | {mmm([r['per_s'] for r in rs])} | {num(med([r['seconds'] for r in rs]), 2)} | – "
+              f"| {num(med([r.get('fake_cpu_pct') for r in rs]), 0)} | – "
+              f"| queue empty; {num(ops(rs, 'ReceiveMessage'), 0)} ReceiveMessage, "
+              f"{num(ops(rs, 'DeleteMessageBatch'), 0)} DeleteMessageBatch |")
+    if scan:
+        n = scan[0]["objects"]
+        for label, p_, what in (("every object new (fresh state dir)", "new", "created events committed"),
+                                ("nothing changed (the same state dir)", "same", "events committed; exit 0")):
+            rs = pick(rows, bench="s3_scan", system="sluice", **{"pass": p_})
+            if not rs:
+                continue
+            w(f"| scan (`mode: scan`), {label} | `sluice once`: ListObjectsV2 (1000 per page, encoding-type=url) "
+              f"diffed against the source index{', events + index committed (fsync)' if p_ == 'new' else ''} "
+              f"| {n:,} objects | {mmm([r['per_s'] for r in rs])} | {num(med([r['seconds'] for r in rs]), 2)} "
+              f"| {num(med([r.get('cpu_us_per_item') for r in rs]), 1)} "
+              f"| {num(med([r.get('fake_cpu_pct') for r in rs]), 0)} | – "
+              f"| {num(med([r.get('committed') for r in rs]), 0)} {what}; "
+              f"{num(ops(rs, 'ListObjectsV2'), 0)} pages |")
+        rs = pick(rows, bench="s3_scan", system="client")
+        if rs:
+            w(f"| | baseline: `aws_sigv4.S3Client` (Python) paging the same bucket with ListObjectsV2 "
+              f"(1000 per page, encoding-type=url) alone | {n:,} objects | {mmm([r['per_s'] for r in rs])} "
+              f"| {num(med([r['seconds'] for r in rs]), 2)} | – | {num(med([r.get('fake_cpu_pct') for r in rs]), 0)} "
+              f"| – | {num(med([r.get('pages') for r in rs]), 0)} pages |")
+    if push:
+        rs = pick(rows, bench="s3_push", system="sluice")
+        if rs:
+            w(f"| push (`mode: push`), Ceph RGW bodies (one record, a new key each, "
+              f"{rs[0].get('body_bytes', '?')} bytes) | `sluice once`: POST /ingest/rgw?token=…, "
+              f"answered 200 only after the commit (fsync) | {num(med([r['requests'] for r in rs]), 0)} requests "
+              f"| {mmm([r['req_per_s'] for r in rs])} | {num(med([r['seconds'] for r in rs]), 1)} "
+              f"| {num(med([r.get('cpu_us_per_item') for r in rs]), 0)} | – "
+              f"| {num(med([r.get('p50_ms') for r in rs]), 2)} / {num(med([r.get('p99_ms') for r in rs]), 2)} "
+              f"| {num(med([r.get('committed') for r in rs]), 0)} events committed, "
+              f"{num(med([r.get('non_2xx') for r in rs]), 0)} non-2xx |")
+        rs = pick(rows, bench="s3_push", system="nginx")
+        if rs:
+            w(f"| | baseline: nginx `return 204;` (nothing stored), the same load "
+              f"| {num(med([r['requests'] for r in rs]), 0)} requests | {mmm([r['req_per_s'] for r in rs])} "
+              f"| {num(med([r['seconds'] for r in rs]), 1)} | – | – "
+              f"| {num(med([r.get('p50_ms') for r in rs]), 2)} / {num(med([r.get('p99_ms') for r in rs]), 2)} "
+              f"| {num(med([r.get('non_2xx') for r in rs]), 0)} non-2xx |")
+    w("")
+    if push:
+        w(f"Push load: {tool}, {conns} connections, {push[0].get('seconds') and round(push[0]['seconds'])} s, "
+          f"every request a new object key (a repeated key would be deduplicated, not stored).")
+        w("")
+    ratios = []
+    for label, a_, b_ in (
+            ("SQS", pick(rows, bench="s3_sqs", system="sluice"), pick(rows, bench="s3_sqs", system="client")),
+            ("scan, all new", pick(rows, bench="s3_scan", system="sluice", **{"pass": "new"}),
+             pick(rows, bench="s3_scan", system="client")),
+            ("scan, nothing changed", pick(rows, bench="s3_scan", system="sluice", **{"pass": "same"}),
+             pick(rows, bench="s3_scan", system="client")),
+            ("push", pick(rows, bench="s3_push", system="sluice"), pick(rows, bench="s3_push", system="nginx"))):
+        key = "req_per_s" if label == "push" else "per_s"
+        x, y = med([r.get(key) for r in a_]), med([r.get(key) for r in b_])
+        if x and y:
+            ratios.append(f"{label} {num(x / y, 2)}")
+    if ratios:
+        w("sluice ÷ baseline (medians): " + "; ".join(ratios) + ".")
+        w("")
+    w(S3_END)
+    w("")
+
+
+def finish_part(out, readme, begin_marker, end_marker):
+    """Puts `out` (which starts and ends with the markers) in place of the marked part of the
+    README's Results section; inserted before `<!-- results:end -->` when not there yet."""
+    text = "\n".join(out).rstrip("\n") + "\n"
+    if readme:
+        doc = open(readme).read()
+        # Markers count only on lines of their own (the prose may name them).
+        b = re.search("^" + re.escape(begin_marker) + "$", doc, re.M)
+        e = re.search("^" + re.escape(end_marker) + "$", doc, re.M)
+        if b and e and b.start() < e.start():
+            doc = doc[:b.start()] + text + "\n" + doc[e.end():].lstrip("\n")
+        else:
+            end = re.search("^<!-- results:end -->$", doc, re.M)
+            if not end:
+                raise SystemExit(f"{readme} has no results:end marker")
+            doc = doc[:end.start()].rstrip("\n") + "\n\n" + text + "\n" + doc[end.start():]
+        tmp = readme + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(doc)
+        os.replace(tmp, readme)
+    sys.stdout.write(text)
+
+
+def merge(section, results, into):
+    """Replaces `section`'s lines of `into` by those of `results` (plus its machine line)."""
+    prefix = section + "_"
+
+    def ours(r):
+        return (str(r.get("bench", "")).startswith(prefix)
+                or (r.get("bench") == "machine" and r.get("section") == section))
+    keep = []  # the other lines, byte for byte
+    if os.path.exists(into):
+        with open(into) as f:
+            for line in f:
+                if line.strip() and not (line.lstrip().startswith("{") and ours(json.loads(line))):
+                    keep.append(line if line.endswith("\n") else line + "\n")
+    add = []
+    for r in load(results):
+        if str(r.get("bench", "")).startswith(prefix):
+            add.append(json.dumps(r) + "\n")
+        elif r.get("bench") == "machine":
+            add.append(json.dumps(dict(r, section=section)) + "\n")
+    tmp = into + ".tmp"
+    with open(tmp, "w") as f:
+        f.writelines(keep + add)
+    os.replace(tmp, into)
+
+
 def finish(out, readme):
     text = "\n".join(out) + "\n"
 
     if readme:
         begin, end = "<!-- results:begin -->", "<!-- results:end -->"
         doc = open(readme).read() if os.path.exists(readme) else f"# Benchmarks\n\n{begin}\n{end}\n"
-        if begin not in doc or end not in doc:
+        # Markers count only on lines of their own (the prose may name them).
+        b = re.search("^" + re.escape(begin) + "$", doc, re.M)
+        e = re.search("^" + re.escape(end) + "$", doc, re.M)
+        if not (b and e and b.start() < e.start()):
             doc += f"\n{begin}\n{end}\n"
-        pre, rest = doc.split(begin, 1)
-        _, post = rest.split(end, 1)
+            b = re.search("^" + re.escape(begin) + "$", doc, re.M)
+            e = re.search("^" + re.escape(end) + "$", doc, re.M)
+        pre, post = doc[:b.start()], doc[e.end():]
         tmp = readme + ".tmp"
         with open(tmp, "w") as f:
             f.write(pre + begin + "\n" + text + end + post)
@@ -429,6 +631,11 @@ def main():
     s.add_argument("--results", required=True)
     s.add_argument("--machine")
     s.add_argument("--readme")
+    s.add_argument("--only", choices=["s3"])
+    s = sub.add_parser("merge")
+    s.add_argument("--section", required=True, choices=["s3"])
+    s.add_argument("--results", required=True)
+    s.add_argument("--into", required=True)
     a = ap.parse_args()
 
     if a.cmd == "wait":
@@ -442,8 +649,10 @@ def main():
         j.update(e2e_figures(closed, arr))
         j.update(json.loads(a.extra))
         print(json.dumps(j))
+    elif a.cmd == "merge":
+        merge(a.section, a.results, a.into)
     else:
-        summary(a.results, a.machine, a.readme)
+        summary(a.results, a.machine, a.readme, a.only)
 
 
 if __name__ == "__main__":

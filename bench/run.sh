@@ -7,7 +7,10 @@
 #   2. the receiver's own capacity (nginx `return 204;`, wrk or a Python fallback);
 #   3. files -> webhook end to end through `sluice run` at RATE files/s and at saturation,
 #      beside the naive `inotifywait -m -r | curl` pipeline on the same workloads;
-#   4. sluice's peak RSS idle and with PENDING (1,000,000) pending deliveries.
+#   4. sluice's peak RSS idle and with PENDING (1,000,000) pending deliveries;
+#   5. object stores (`type: s3`, bench/s3_bench.py against tests/integration/fake_s3.py):
+#      SQS messages/s, ListObjectsV2 scan objects/s and push requests/s through `sluice once`,
+#      beside a plain Python client on the same fake (SQS, listing) and nginx (push).
 # Each measurement runs BENCH_RUNS (3) times; bench/README.md's results section is rewritten
 # from the figures (min / median / max), and the raw JSON lines go to bench/last-run.jsonl.
 #
@@ -16,8 +19,11 @@
 # Knobs (environment): BENCH_RUNS, BENCH_CONCURRENCY, BENCH_RATE, BENCH_RATE_SECONDS,
 # BENCH_BURST, BENCH_NAIVE_BURST, BENCH_PENDING, BENCH_QUEUE_SECONDS, BENCH_KEEP=1 (keep the
 # temp dir), BENCH_UPDATE_README=0 (leave bench/README.md and bench/last-run.jsonl alone),
-# BENCH_SLUICE_BIN (measure another sluice binary), BENCH_RT=0 (see below), BENCH_ONLY="queue e2e idle pending" (a subset of the sections; the
-# README is then not rewritten), BENCH_NAIVE=0 (skip the naive pipeline).
+# BENCH_SLUICE_BIN (measure another sluice binary), BENCH_RT=0 (see below),
+# BENCH_ONLY="queue e2e idle pending s3" (a subset of the sections; the README is then not
+# rewritten -- except the s3 block of its Results when s3 is in the subset), BENCH_NAIVE=0 (skip
+# the naive pipeline), BENCH_SQS_MESSAGES, BENCH_SCAN_OBJECTS, BENCH_PUSH_SECONDS,
+# BENCH_PUSH_CONNECTIONS (the s3 section).
 #
 # Scheduling: these machines are shared, and under CPU contention every wake-up (after each
 # fsync, each inotify event, each HTTP answer) waits a whole scheduler slice (~3 ms on EEVDF,
@@ -52,11 +58,23 @@ CAPACITY_SECONDS=${BENCH_CAPACITY_SECONDS:-5}
 IDLE_SECONDS=${BENCH_IDLE_SECONDS:-10}
 PENDING_SECONDS=${BENCH_PENDING_SECONDS:-15}
 BACKLOG_SECONDS=${BENCH_BACKLOG_SECONDS:-25}
+SQS_MESSAGES=${BENCH_SQS_MESSAGES:-20000}
+SCAN_OBJECTS=${BENCH_SCAN_OBJECTS:-100000}
+PUSH_SECONDS=${BENCH_PUSH_SECONDS:-5}
+PUSH_CONNECTIONS=${BENCH_PUSH_CONNECTIONS:-32}
 UPDATE_README=${BENCH_UPDATE_README:-1}
-ONLY=${BENCH_ONLY:-queue e2e idle pending}
+ALL_SECTIONS="queue e2e idle pending s3"
+read -r -a ONLY_LIST <<<"${BENCH_ONLY:-$ALL_SECTIONS}"
+ONLY="${ONLY_LIST[*]}"  # one space between names
 NAIVE=${BENCH_NAIVE:-1}
-[ "$ONLY" = "queue e2e idle pending" ] && [ "$NAIVE" = 1 ] || UPDATE_README=0
 want() { [[ " $ONLY " == *" $1 "* ]]; }
+# What bench/README.md gets: the whole Results section after a full run; after a subset that
+# includes s3, only the s3 block inside it (the other figures stay those of their own run).
+README_PART=none
+if [ "$UPDATE_README" = 1 ]; then
+  if [ "$ONLY" = "$ALL_SECTIONS" ] && [ "$NAIVE" = 1 ]; then README_PART=all
+  elif want s3; then README_PART=s3; fi
+fi
 if [ -n "${MAKELEVEL:-}" ]; then COMMAND="make bench"; else COMMAND="bench/run.sh $1"; fi
 
 log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
@@ -67,14 +85,16 @@ freeport() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-for tool in python3 curl nginx inotifywait; do
+for tool in python3 curl nginx $(want e2e && echo inotifywait); do
   command -v "$tool" >/dev/null || die "$tool is missing (./scripts/install-deps.sh bench installs it)"
 done
 [ -x "$SLUICE" ] || die "$SLUICE is missing: build first (make build)"
-log "building sluice_queue_bench and sluice_rss_floor in $BUILD"
-if ! out=$(cmake --build "$BUILD" --target sluice_queue_bench sluice_rss_floor -j"$(nproc)" 2>&1); then
-  printf '%s\n' "$out" >&2
-  die "cannot build sluice_queue_bench"
+if want queue || want idle || want pending; then
+  log "building sluice_queue_bench and sluice_rss_floor in $BUILD"
+  if ! out=$(cmake --build "$BUILD" --target sluice_queue_bench sluice_rss_floor -j"$(nproc)" 2>&1); then
+    printf '%s\n' "$out" >&2
+    die "cannot build sluice_queue_bench"
+  fi
 fi
 
 T=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/sluice-bench.XXXXXX")
@@ -136,6 +156,7 @@ http {
     listen 127.0.0.1:$NGPORT;
     location = /nginx_status { stub_status; }
     location /capacity { access_log $NG/capacity.log bench buffer=64k flush=100ms; return 204; }
+    location /ingest/ { access_log off; return 204; }
     location / { access_log $NG/access.log bench buffer=64k flush=100ms; return 204; }
   }
   server {
@@ -432,13 +453,33 @@ EOF
     --extra "{\"concurrency\": $CONCURRENCY, \"backlog\": $PENDING}" >>"$RESULTS"
 done
 
+# --- 5. object stores: type s3 (SQS, scan, push) through sluice once, beside their baselines ----
+S3_START=$(now)
+want s3 && for run in $(seq "$RUNS"); do
+  d=$T/s3-$run
+  log "object store, SQS: $SQS_MESSAGES messages, Python client then sluice once, run $run/$RUNS"
+  python3 "$HERE/s3_bench.py" sqs --sluice "$SLUICE" --dir "$d" --hook "$HOOK" \
+    --messages "$SQS_MESSAGES" --run "$run" >>"$RESULTS"
+  log "object store, scan: $SCAN_OBJECTS objects, Python ListObjectsV2 then sluice once twice, run $run/$RUNS"
+  python3 "$HERE/s3_bench.py" scan --sluice "$SLUICE" --dir "$d" --hook "$HOOK" \
+    --access-log "$ACCESS" --objects "$SCAN_OBJECTS" --run "$run" >>"$RESULTS"
+  log "object store, push: $PUSH_CONNECTIONS connections for ${PUSH_SECONDS}s, sluice once then nginx, run $run/$RUNS"
+  python3 "$HERE/s3_bench.py" push --sluice "$SLUICE" --dir "$d" --hook "$HOOK" \
+    --baseline-url "http://127.0.0.1:$NGPORT/ingest/rgw" --seconds "$PUSH_SECONDS" \
+    --connections "$PUSH_CONNECTIONS" --run "$run" >>"$RESULTS"
+  rm -rf "$d"
+done
+S3_END=$(now)
+
 # --- report ----------------------------------------------------------------------------------
 END=$(now)
 export B_RUNS=$RUNS B_CONC=$CONCURRENCY B_RATE=$RATE B_RATE_S=$RATE_SECONDS B_T=$T B_CMD=$COMMAND B_BACKLOG_S=$BACKLOG_SECONDS
 export B_LOAD_BEFORE=$LOAD_BEFORE B_LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 export B_PSI=$PSI_BEFORE B_SCHED="$SCHED_POLICY priority $SCHED_PRIO"
-export B_DURATION="$(python3 -c "import sys; s = float(sys.argv[2]) - float(sys.argv[1]); print('%dm%02ds' % (s // 60, s % 60))" "$START" "$END")"
-export B_SETTINGS="sluice delivery.concurrency=$CONCURRENCY; rate $RATE files/s for ${RATE_SECONDS}s; saturation burst $BURST files (sluice) and $NAIVE_BURST files (naive pipeline), pre-written in a staging dir and renamed into the inbox; $PENDING pending for RSS; queue figures ${QUEUE_SECONDS}s each; receiver ${CAPACITY_SECONDS}s each"
+duration() { python3 -c "import sys; s = float(sys.argv[2]) - float(sys.argv[1]); print('%dm%02ds' % (s // 60, s % 60))" "$1" "$2"; }
+export B_DURATION="$(duration "$START" "$END")" B_S3_DURATION="$(duration "$S3_START" "$S3_END")"
+export B_ONLY="$ONLY" B_SQS=$SQS_MESSAGES B_SCAN=$SCAN_OBJECTS B_PUSH_S=$PUSH_SECONDS B_PUSH_C=$PUSH_CONNECTIONS
+export B_SETTINGS="sluice delivery.concurrency=$CONCURRENCY; rate $RATE files/s for ${RATE_SECONDS}s; saturation burst $BURST files (sluice) and $NAIVE_BURST files (naive pipeline), pre-written in a staging dir and renamed into the inbox; $PENDING pending for RSS; queue figures ${QUEUE_SECONDS}s each; receiver ${CAPACITY_SECONDS}s each; object stores: $SQS_MESSAGES SQS messages, $SCAN_OBJECTS objects scanned, pushes from $PUSH_CONNECTIONS connections for ${PUSH_SECONDS}s"
 export B_DISK="$(df -PhT "$T" | awk 'NR==2 {printf "%s %s, %s total", $1, $2, $3}')$(lsblk -dno NAME,SIZE,ROTA,MODEL 2>/dev/null | awk -v dev="$(df -P "$T" | awk 'NR==2 {print $1}')" '{n="/dev/"$1; if (index(dev, n) == 1) printf " (block device %s, %s, rotational=%s%s)", $1, $2, $3, ($4 ? ", model " $4 : "")}')"
 export B_TOOLS="$(nginx -v 2>&1 | sed 's/^nginx version: //'), $(curl --version | head -1 | cut -d' ' -f1-2), inotifywait $(inotifywait --help 2>&1 | head -1 | awk '{print $2}'), $(python3 --version), SQLite $(sqlite3 --version 2>/dev/null | cut -d' ' -f1)$(command -v wrk >/dev/null && printf ', %s' "$(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)")"
 export B_COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo '+uncommitted changes')"
@@ -456,15 +497,27 @@ print(json.dumps({
     "load_after": env["B_LOAD_AFTER"], "psi": env["B_PSI"], "sched": env["B_SCHED"], "tools": env["B_TOOLS"], "command": env["B_CMD"],
     "duration": env["B_DURATION"], "settings": env["B_SETTINGS"],
     "concurrency": int(env["B_CONC"]), "rate": int(env["B_RATE"]), "rate_seconds": int(env["B_RATE_S"]),
-    "backlog_seconds": int(env["B_BACKLOG_S"]),
+    "backlog_seconds": int(env["B_BACKLOG_S"]), "sections": env["B_ONLY"],
+    "s3_duration": env["B_S3_DURATION"], "sqs_messages": int(env["B_SQS"]),
+    "scan_objects": int(env["B_SCAN"]), "push_seconds": int(env["B_PUSH_S"]),
+    "push_connections": int(env["B_PUSH_C"]),
 }))
 EOF
 python3 -c 'import json, sys; m = json.load(open(sys.argv[1])); m["bench"] = "machine"; print(json.dumps(m))' \
   "$T/machine.json" >>"$RESULTS"
-if [ "$UPDATE_README" = 1 ]; then
+if [ "$README_PART" = all ]; then
   python3 "$HERE/report.py" summary --results "$RESULTS" --readme "$HERE/README.md"
   cp "$RESULTS" "$HERE/last-run.jsonl"
   log "results written to bench/README.md (raw figures: bench/last-run.jsonl)"
+elif [ "$README_PART" = s3 ]; then
+  # The s3 block of the Results only; bench/last-run.jsonl keeps the other sections' lines of
+  # its full run and gets this run's s3 lines in place of the old ones, so that `report.py
+  # summary` on it renders the README as it now is.
+  python3 "$HERE/report.py" summary --only s3 --results "$RESULTS" --readme "$HERE/README.md"
+  python3 "$HERE/report.py" merge --section s3 --results "$RESULTS" --into "$HERE/last-run.jsonl"
+  log "s3 results written to bench/README.md (raw figures: bench/last-run.jsonl)"
+elif [ "$ONLY" = s3 ]; then
+  python3 "$HERE/report.py" summary --only s3 --results "$RESULTS"
 else
   python3 "$HERE/report.py" summary --results "$RESULTS"
 fi
