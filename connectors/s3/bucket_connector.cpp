@@ -113,13 +113,15 @@ void BucketConnector::stop() {
   poll_timer_.cancel();
   visibility_timer_.cancel();
   if (streaming_) ctx_.http->cancel(stream_id_);
-  // Pushes not committed yet: their senders keep them (503).
-  for (std::size_t i = committing_ ? 1 : 0; i < queue_.size(); ++i)
+  // Pushes not committed yet: their senders keep them (503); SQS messages come back.
+  for (std::size_t i = inflight_works_; i < queue_.size(); ++i)
     if (auto after = std::exchange(queue_[i].after, nullptr)) after(false);
 }
 
 void BucketConnector::catchUp(Done done) {
   if (!loaded_) loadIndex();
+  once_error_.clear();  // a new attempt: what an earlier one held back is committed first
+  pump();
   last_push_ms_ = ctx_.clock.nowMs();
   Done then = [this, alive = alive_, done = std::move(done)](std::string error) {
     if (!*alive) return;
@@ -148,7 +150,10 @@ void BucketConnector::addRecord(Batch& b, const ParsedRecord& r) {
   if (scan_) scan_->touched.insert(r.key);
   auto known = index_.find(r.key);
   if (r.type == EventType::Created) {
-    if (known != index_.end() && sameVersion(known->second, r.version)) return;  // committed
+    // Seen and committed. Only where the id has the modification time: without it the same
+    // bytes uploaded again look the same, and the queue's dedup (with its horizon) decides.
+    if (origin_.mtime_in_id && known != index_.end() && sameVersion(known->second, r.version))
+      return;
     if (spec_.emit_created) {
       Event ev = objectEvent(origin_, EventType::Created, r.bucket, r.key, r.version, r.sequencer,
                              r.time_ms);
@@ -174,8 +179,8 @@ void BucketConnector::addRecord(Batch& b, const ParsedRecord& r) {
 void BucketConnector::enqueue(Work w) {
   queue_.push_back(std::move(w));
   if (streaming_ && !paused_ && queue_.size() >= kHighWater) {
-    paused_ = true;
-    ctx_.http->pause(stream_id_);
+    paused_ = true;  // a stream not started yet is paused as it starts (connect())
+    if (stream_id_ != 0) ctx_.http->pause(stream_id_);
   }
   pump();
 }
@@ -204,6 +209,7 @@ void BucketConnector::pump() {
     ++n;
   }
   committing_ = true;
+  inflight_works_ = n;
   ctx_.intake.commit(std::move(b), [this, alive = alive_, n](CommitResult r) {
     if (*alive) committed(n, r);
   });
@@ -211,6 +217,7 @@ void BucketConnector::pump() {
 
 void BucketConnector::committed(std::size_t works, const CommitResult& r) {
   committing_ = false;
+  inflight_works_ = 0;
   if (r.ok) {
     for (std::size_t i = 0; i < works; ++i) {
       for (auto& u : queue_.front().batch.index) {
@@ -229,17 +236,7 @@ void BucketConnector::committed(std::size_t works, const CommitResult& r) {
       publishHealth();
     }
     batch_limit_ = std::min(kMaxBatch, batch_limit_ * 2);
-    if (paused_ && queue_.size() < kHighWater / 2) {
-      paused_ = false;
-      ctx_.http->resume(stream_id_);
-    }
-    if (spec_.mode == "sqs" && !polling_ && queue_.size() < kHighWater / 2) pollSqs();
-    if (scan_ && scan_->waiting && queue_.size() < kHighWater / 2) {
-      scan_->waiting = false;
-      listPage();
-    }
-    pump();
-    notifyIdle();
+    drained();
     return;
   }
   if (failures_++ == 0)
@@ -259,10 +256,12 @@ void BucketConnector::committed(std::size_t works, const CommitResult& r) {
   }
   std::size_t events = 0;
   for (std::size_t k = 0; k < i; ++k) events += queue_[k].batch.events.size();
-  const bool split = r.full && events > 1;
+  // Only a work without a sender to answer can go in parts (pump()); others wait for space.
+  const bool split = r.full && i > 0 && !queue_.front().after && events > 1;
   if (split) batch_limit_ = std::max<std::size_t>(1, events / 2);
-  if (!running_) {  // `sluice once`: report instead of waiting for space
-    for (auto& w : std::exchange(idle_waiters_, {})) w.first("queue commit failed: " + r.error);
+  if (!running_) {  // `sluice once`: report (now and to whoever waits later), do not wait
+    once_error_ = "queue commit failed: " + r.error;
+    notifyIdle();
     return;
   }
   retry_pending_ = true;
@@ -273,6 +272,7 @@ void BucketConnector::committed(std::size_t works, const CommitResult& r) {
     retry_pending_ = false;
     pump();
   });
+  drained();  // the pushes given up may have emptied the queue (pump() waits for the timer)
 }
 
 void BucketConnector::whenIdle(Done done, std::string error) {
@@ -283,8 +283,31 @@ void BucketConnector::whenIdle(Done done, std::string error) {
 }
 
 void BucketConnector::notifyIdle() {
+  if (!once_error_.empty()) {
+    for (auto& w : std::exchange(idle_waiters_, {})) w.first(once_error_);
+    return;
+  }
   if (committing_ || !queue_.empty() || deletes_in_flight_ > 0) return;
   for (auto& [done, error] : std::exchange(idle_waiters_, {})) done(error);
+}
+
+void BucketConnector::drained() {
+  if (queue_.size() < kHighWater / 2) {
+    if (paused_) {
+      paused_ = false;
+      if (stream_id_ != 0) ctx_.http->resume(stream_id_);
+      // MinIO does not wait for a slow listener: what it could not hand over meanwhile is
+      // gone from the stream, so the bucket is listed again.
+      reconcile("the stream was paused while commits were behind", {});
+    }
+    if (spec_.mode == "sqs" && !polling_) pollSqs();
+    if (scan_ && scan_->waiting) {
+      scan_->waiting = false;
+      listPage();
+    }
+  }
+  pump();
+  notifyIdle();
 }
 
 void BucketConnector::publishHealth() {
@@ -307,6 +330,12 @@ void BucketConnector::publishHealth() {
 void BucketConnector::onPush(const ServerRequest& req, Responder respond) {
   last_push_ms_ = ctx_.clock.nowMs();
   if (stopped_) return;  // the ingress answers 503
+  if (retry_pending_ || queue_.size() >= 4 * kHighWater) {
+    // Not held while the queue cannot take it: the sender keeps it and tries again (Ceph RGW
+    // retries at once, so holding would pile up requests).
+    respond(answer(503, "the queue cannot take it now; send it again\n"));
+    return;
+  }
   PushBody body = parsePushBody(req.body, spec_.storage == "minio");
   Work w;
   w.batch.source = spec_.name;

@@ -73,6 +73,8 @@ class BucketConnector final : public Connector {
   void committed(std::size_t works, const CommitResult& r);
   void whenIdle(Done done, std::string error);
   void notifyIdle();
+  // After a commit (or a failed one): resumes what waited for the queue to shorten.
+  void drained();
   bool wanted(const std::string& key) const;
   // Adds the event of `r` (if wanted and emitted) and its index update to `b`.
   void addRecord(Batch& b, const ParsedRecord& r);
@@ -110,7 +112,9 @@ class BucketConnector final : public Connector {
   bool loaded_ = false, running_ = false, stopped_ = false;
   std::deque<Work> queue_;
   bool committing_ = false, retry_pending_ = false;
-  std::size_t batch_limit_;  // events per commit; halved while the queue is full
+  std::size_t inflight_works_ = 0;  // the works of the commit in flight (queue_'s first)
+  std::string once_error_;          // `sluice once`: a commit failed; every waiter hears it
+  std::size_t batch_limit_;         // events per commit; halved while the queue is full
   int failures_ = 0;
   std::string intake_error_;
   boost::asio::steady_timer retry_timer_;

@@ -39,6 +39,7 @@ void BucketConnector::connect() {
   };
   req.on_body = [this, alive = alive_](std::string_view chunk) { return *alive && onChunk(chunk); };
   streaming_ = true;
+  stream_id_ = 0;  // until started: sendSigned starts it a turn (or a credentials fetch) later
   stream_status_ = 0;
   error_body_.clear();
   framer_.reset();
@@ -48,7 +49,10 @@ void BucketConnector::connect() {
         if (*alive) onStreamEnd(r);
       },
       [this, alive = alive_](std::uint64_t id) {
-        if (*alive) stream_id_ = id;
+        if (!*alive) return;
+        if (stopped_) return ctx_.http->cancel(id);
+        stream_id_ = id;
+        if (paused_) ctx_.http->pause(id);
       });
 }
 
@@ -99,6 +103,7 @@ void BucketConnector::onStreamEnd(const HttpResponse& r) {
   streaming_ = false;
   stream_open_ = false;
   paused_ = false;
+  stream_id_ = 0;
   if (stopped_) return;
   std::string why;
   if (stream_status_ != 0 && stream_status_ != 200) {

@@ -54,12 +54,14 @@ void BucketConnector::sqsCall(const std::string& op, const nlohmann::json& body,
   req.ca_file = spec_.ca_file;
   // A long poll answers after `wait` at the latest.
   req.timeout = std::chrono::milliseconds(spec_.wait.count() + 30'000);
+  // Ten messages of up to 1 MiB each, JSON-escaped: a cut answer would read as garbage.
+  req.max_response_body = 32 << 20;
   sendSigned(*ctx_.http, *creds_, ctx_.clock, {spec_.region, "sqs", false, false}, std::move(req),
              std::move(done));
 }
 
 void BucketConnector::pollSqs() {
-  if (stopped_ || polling_) return;
+  if (stopped_ || polling_ || !once_error_.empty()) return;
   if (queue_.size() >= kHighWater) return;  // committed() polls again
   polling_ = true;
   // `sluice once` stops at the first empty answer: a short wait is enough to know.

@@ -26,7 +26,14 @@ std::unique_ptr<ConnectorSpec> parseS3Spec(MapReader& m) {
   if (spec->visibility < Duration(10'000) || spec->visibility > Duration(43'200'000))
     m.error("visibility_timeout", "must be between 10s and 12h");
   spec->wait = m.duration("wait", spec->wait);
-  if (spec->wait > Duration(20'000)) m.error("wait", "SQS long-polls at most 20s");
+  if (spec->wait > Duration(20'000) || spec->wait < Duration(1000))
+    m.error("wait", "SQS long-polls 1s to 20s");
+  // The queue's own region signs its requests, when the config does not name one.
+  const std::string sqs_host = ".amazonaws.com";
+  if (spec->mode == "sqs" && !m.has("region") && spec->queue_url.rfind("https://sqs.", 0) == 0) {
+    auto end = spec->queue_url.find(sqs_host);
+    if (end != std::string::npos) spec->region = spec->queue_url.substr(12, end - 12);
+  }
   m.finish();
   return spec;
 }

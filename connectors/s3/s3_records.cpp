@@ -108,7 +108,11 @@ std::optional<ParsedRecord> parseRecord(const nlohmann::json& rec, RecordForm fo
   if (name.rfind("s3:", 0) == 0) name.erase(0, 3);  // AWS and Ceph: without the prefix
   if (name.rfind("ObjectCreated:", 0) == 0) {
     r.type = EventType::Created;
-  } else if (name.rfind("ObjectRemoved:", 0) == 0) {
+  } else if (name.rfind("ObjectRemoved:", 0) == 0 ||
+             // Lifecycle rules removing the current object: AWS, and Ceph RGW's names.
+             name == "LifecycleExpiration:Delete" ||
+             name == "LifecycleExpiration:DeleteMarkerCreated" ||
+             name == "ObjectLifecycle:Expiration:Current") {
     r.type = EventType::Removed;
   } else {
     if (full.empty()) *why = "a record without eventName";

@@ -114,6 +114,21 @@ TEST(S3Records, AwsAndCephPushesDifferInTheirKeys) {
   EXPECT_EQ(del.records[0].type, EventType::Removed);
 }
 
+// A lifecycle rule removing the current object is a removal (else the index keeps the key and
+// the same bytes uploaded again would look known); expiring old versions is not.
+TEST(S3Records, LifecycleExpirationsOfTheCurrentObjectAreRemovals) {
+  for (const char* name : {"LifecycleExpiration:Delete", "LifecycleExpiration:DeleteMarkerCreated",
+                           "ObjectLifecycle:Expiration:Current"}) {
+    auto b = parsePushBody(R"({"Records":[)" + record(name, "k", "") + "]}", false);
+    ASSERT_EQ(b.records.size(), 1u) << name << " " << b.error;
+    EXPECT_EQ(b.records[0].type, EventType::Removed) << name;
+  }
+  auto old = parsePushBody(
+      R"({"Records":[)" + record("ObjectLifecycle:Expiration:Noncurrent", "k", "") + "]}", false);
+  EXPECT_EQ(old.error, "");
+  EXPECT_TRUE(old.records.empty());
+}
+
 TEST(S3Records, SnsEnvelopesAreOpenedAndTestEventsHoldNothing) {
   nlohmann::json sns = {{"Type", "Notification"},
                         {"MessageId", "m1"},
