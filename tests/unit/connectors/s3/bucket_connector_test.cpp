@@ -7,6 +7,7 @@
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <set>
@@ -409,6 +410,76 @@ TEST_F(CephPushFixture, RawKeysAreKeptAndResentRecordsStoredOnce) {
   for (auto& e : intake.events) ids.insert(e.id);
   EXPECT_EQ(ids.size(), 1u);
   EXPECT_EQ(seen(), (std::set<std::string>{"created a+b%25 c"}));
+}
+
+// ---- SQS ----
+
+// SQS's JSON protocol as far as the source uses it: one message, then empty polls; every call
+// recorded by its X-Amz-Target.
+struct SqsFixture : MinioFixture {
+  std::atomic<int> receives{0};
+  void SetUp() override {
+    minio.server.setHandler([this](const RecordedRequest& r) -> std::optional<CannedResponse> {
+      const std::string* target = r.header("x-amz-target");
+      if (!target) return CannedResponse{400, {}, "{}"};
+      CannedResponse ok{200, {{"Content-Type", "application/x-amz-json-1.0"}}, "{}"};
+      if (*target == "AmazonSQS.ReceiveMessage" && receives++ == 0) {
+        nlohmann::json rec = nlohmann::json::parse(line("ObjectCreated:Put", "a+b.jpg", "e1"));
+        ok.body =
+            nlohmann::json(
+                {{"Messages",
+                  {{{"MessageId", "m1"}, {"ReceiptHandle", "handle-1"}, {"Body", rec.dump()}}}}})
+                .dump();
+      }
+      if (*target == "AmazonSQS.DeleteMessageBatch") ok.body = R"({"Successful":[{"Id":"m0"}]})";
+      return ok;
+    });
+    make(", mode: sqs, bucket: '', queue_url: '" + minio.server.url("/123/q") +
+             "', wait: 1s, visibility_timeout: 10s",
+         "s3");
+    // Shorter than the config allows, so that the test sees extensions without waiting long.
+    static_cast<s3::BucketSpec&>(*spec).visibility = Duration(400);
+    conn = spec->create(ctx);
+  }
+  std::vector<RecordedRequest> calls(const std::string& op) {
+    std::vector<RecordedRequest> out;
+    for (auto& r : minio.server.requests())
+      if (auto t = r.header("x-amz-target"); t && *t == "AmazonSQS." + op) out.push_back(r);
+    return out;
+  }
+};
+
+TEST_F(SqsFixture, AMessageIsDeletedOnlyAfterItsCommitAndStaysHiddenMeanwhile) {
+  intake.hold = true;
+  conn->start();
+  ASSERT_TRUE(runUntil([&] { return intake.held.size() == 1; }));
+  // The commit waits: the message is kept hidden, and not deleted.
+  ASSERT_TRUE(runUntil([&] { return calls("ChangeMessageVisibilityBatch").size() >= 2; }));
+  EXPECT_TRUE(calls("DeleteMessageBatch").empty());
+  auto change = nlohmann::json::parse(calls("ChangeMessageVisibilityBatch")[0].body);
+  EXPECT_EQ(change["Entries"][0]["ReceiptHandle"], "handle-1");
+  intake.hold = false;
+  for (auto& h : std::exchange(intake.held, {})) h();
+  ASSERT_TRUE(runUntil([&] { return calls("DeleteMessageBatch").size() == 1; }));
+  auto del = nlohmann::json::parse(calls("DeleteMessageBatch")[0].body);
+  EXPECT_EQ(del["Entries"][0]["ReceiptHandle"], "handle-1");
+  EXPECT_EQ(seen(), (std::set<std::string>{"created a b.jpg"}));
+  // Requests are signed for SQS, in the JSON protocol.
+  auto recv = calls("ReceiveMessage").at(0);
+  EXPECT_NE(recv.header("authorization")->find("/sqs/aws4_request"), std::string::npos);
+  EXPECT_EQ(*recv.header("content-type"), "application/x-amz-json-1.0");
+  EXPECT_EQ(nlohmann::json::parse(recv.body)["MaxNumberOfMessages"], 10);
+  const std::size_t changes = calls("ChangeMessageVisibilityBatch").size();
+  // Nothing hidden any more: the extensions stop.
+  ASSERT_TRUE(runUntil([&] { return receives >= 3; }));
+  EXPECT_EQ(calls("ChangeMessageVisibilityBatch").size(), changes);
+  conn->stop();
+}
+
+TEST_F(SqsFixture, OnceReadsUntilAnEmptyAnswerAndWaitsForTheDelete) {
+  ASSERT_EQ(catchUp(), "");
+  EXPECT_EQ(calls("DeleteMessageBatch").size(), 1u);
+  EXPECT_EQ(seen(), (std::set<std::string>{"created a b.jpg"}));
 }
 
 TEST(MinioConfig, BadValuesAreNamed) {
