@@ -72,10 +72,26 @@ BucketConnector::~BucketConnector() {
 }
 
 void BucketConnector::loadIndex() {
-  ctx_.intake.loadState(spec_.name, [this](const std::string& key, const std::string& fp) {
-    if (auto v = parseFingerprint(fp)) index_[key] = *v;
+  Work expired;  // tombstones past the dedup horizon: forgotten (committed with the next work)
+  expired.batch.source = spec_.name;
+  const std::int64_t horizon = ctx_.clock.nowMs() - ctx_.dedup_horizon.count();
+  ctx_.intake.loadState(spec_.name, [&](const std::string& key, const std::string& fp) {
+    if (auto v = parseFingerprint(fp)) {
+      index_[key] = *v;
+    } else if (auto t = parseTombstone(fp)) {
+      if (t->removed_ms >= horizon)
+        gone_[key] = *t;
+      else
+        expired.batch.index.push_back({key, std::nullopt});
+    }
   });
   loaded_ = true;
+  if (!expired.batch.index.empty()) enqueue(std::move(expired));
+}
+
+IndexUpdate BucketConnector::removal(const std::string& key, const ObjectVersion& v) const {
+  if (v.etag.empty()) return {key, std::nullopt};
+  return {key, toTombstone({v, ctx_.clock.nowMs()})};
 }
 
 void BucketConnector::start() {
@@ -163,15 +179,19 @@ void BucketConnector::addRecord(Batch& b, const ParsedRecord& r) {
     if (indexed) b.index.push_back({r.key, toFingerprint(r.version)});
     return;
   }
-  // The removed version is the one the index knew (so a listing that finds it gone agrees).
-  const ObjectVersion prev = known != index_.end() ? known->second : ObjectVersion{};
+  // The removed version is the one the index knew (so a listing that finds it gone agrees),
+  // or the one whose removal it remembers (this is that removal, seen again: the same id).
+  auto gone = gone_.find(r.key);
+  const ObjectVersion prev = known != index_.end() ? known->second
+                             : gone != gone_.end() ? gone->second.version
+                                                   : ObjectVersion{};
   if (spec_.emit_removed) {
     Event ev =
         objectEvent(origin_, EventType::Removed, r.bucket, r.key, prev, r.sequencer, r.time_ms);
     ev.native = r.native;
     b.events.push_back(std::move(ev));
   }
-  if (indexed) b.index.push_back({r.key, std::nullopt});
+  if (indexed && gone == gone_.end()) b.index.push_back(removal(r.key, prev));
 }
 
 // ---- commits ----
@@ -221,10 +241,13 @@ void BucketConnector::committed(std::size_t works, const CommitResult& r) {
   if (r.ok) {
     for (std::size_t i = 0; i < works; ++i) {
       for (auto& u : queue_.front().batch.index) {
-        if (!u.fingerprint)
-          index_.erase(u.key);
-        else if (auto v = parseFingerprint(*u.fingerprint))
+        index_.erase(u.key);
+        gone_.erase(u.key);
+        if (!u.fingerprint) continue;
+        if (auto v = parseFingerprint(*u.fingerprint))
           index_[u.key] = *v;
+        else if (auto t = parseTombstone(*u.fingerprint))
+          gone_[u.key] = *t;
       }
       if (queue_.front().after) queue_.front().after(true);
       queue_.pop_front();

@@ -108,7 +108,11 @@ class BucketConnector final : public Connector {
   Origin origin_;
   std::unique_ptr<AwsCredentialsProvider> creds_;
   std::unique_ptr<S3Client> s3_;  // null: push mode without credentials (no reconciling)
-  std::unordered_map<std::string, ObjectVersion> index_;
+  std::unordered_map<std::string, ObjectVersion> index_;  // objects the bucket has
+  std::unordered_map<std::string, Tombstone> gone_;       // removals within the dedup horizon
+  // The index update that records `key` (version `v`) as removed now: a tombstone when the
+  // version is known, else nothing is kept.
+  IndexUpdate removal(const std::string& key, const ObjectVersion& v) const;
   bool loaded_ = false, running_ = false, stopped_ = false;
   std::deque<Work> queue_;
   bool committing_ = false, retry_pending_ = false;

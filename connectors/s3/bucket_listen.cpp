@@ -210,8 +210,13 @@ void BucketConnector::finishScan(std::string error) {
         ev.note = "missing from a listing of the bucket (" + scan_->why + ")";
         w.batch.events.push_back(std::move(ev));
       }
-      w.batch.index.push_back({key, std::nullopt});
+      w.batch.index.push_back(removal(key, v));
     }
+    // Removals remembered past the dedup horizon are forgotten: the queue forgot their ids.
+    const std::int64_t horizon = now - ctx_.dedup_horizon.count();
+    for (auto& [key, t] : gone_)
+      if (t.removed_ms < horizon && !scan_->touched.count(key))
+        w.batch.index.push_back({key, std::nullopt});
     if (!w.batch.index.empty()) enqueue(std::move(w));
     if (!scan_error_.empty()) ctx_.log->info("source {}: listing works again", spec_.name);
     scan_error_.clear();

@@ -65,6 +65,22 @@ std::optional<ObjectVersion> parseFingerprint(std::string_view fp) {
   return v;
 }
 
+std::string toTombstone(const Tombstone& t) {
+  return "~" + toFingerprint(t.version) + "@" + std::to_string(t.removed_ms);
+}
+
+std::optional<Tombstone> parseTombstone(std::string_view text) {
+  auto at = text.rfind('@');
+  if (text.empty() || text.front() != '~' || at == std::string_view::npos) return std::nullopt;
+  Tombstone t;
+  auto v = parseFingerprint(text.substr(1, at - 1));
+  std::string_view ms = text.substr(at + 1);
+  auto [p, ec] = std::from_chars(ms.data(), ms.data() + ms.size(), t.removed_ms);
+  if (!v || ms.empty() || ec != std::errc() || p != ms.data() + ms.size()) return std::nullopt;
+  t.version = *v;
+  return t;
+}
+
 bool sameVersion(const ObjectVersion& a, const ObjectVersion& b) {
   return a.etag == b.etag && a.size == b.size &&
          (a.mtime_ms == b.mtime_ms || a.mtime_ms == 0 || b.mtime_ms == 0);

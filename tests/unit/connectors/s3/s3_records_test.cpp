@@ -26,6 +26,14 @@ TEST(MinioRecords, FingerprintsRoundTripWhateverTheEtagHolds) {
   }
   for (const char* bad : {"", "abc", "a:1", "a:x:1", "a:1:", ":1:2x"})
     EXPECT_FALSE(parseFingerprint(bad)) << bad;
+  Tombstone t{{"with:colons@", 5, 6}, 1'700'000'000'000};
+  auto back = parseTombstone(toTombstone(t));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->version, t.version);
+  EXPECT_EQ(back->removed_ms, t.removed_ms);
+  EXPECT_FALSE(parseFingerprint(toTombstone(t)));  // never taken for a present object
+  for (const char* bad : {"~", "~a:1:2", "~a:1:2@", "~a:1:2@x", "a:1:2@5"})
+    EXPECT_FALSE(parseTombstone(bad)) << bad;
 }
 
 TEST(MinioRecords, StreamLinesIgnorePingsAndSpaces) {
