@@ -109,11 +109,11 @@ import sys
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fake_sqs import ManualClock  # noqa: E402,F401  (re-exported: tests need one import)
+from loopback_server import LoopbackHandler, LoopbackServer, RecordedRequest  # noqa: E402
 
 EVENT_FLAGS = ("IN_ACCESS", "IN_ATTRIB", "IN_CLOSE_WRITE", "IN_CLOSE_NOWRITE", "IN_CREATE",
                "IN_DELETE", "IN_DELETE_SELF", "IN_MODIFY", "IN_MOVE_SELF", "IN_MOVED_FROM",
@@ -205,21 +205,13 @@ def _b64(raw, url=True):
 
 
 # -- state ---------------------------------------------------------------------------------------
-class Recorded:
-    """One request as received: method, raw_path, raw_query, headers [(name, value)], body,
-    service ('api'/'webdav'), op, user, status, verdict ('ok' or the error message), time."""
+class Recorded(RecordedRequest):
+    """One request as received (loopback_server.RecordedRequest), also service ('api'/'webdav')
+    and user; verdict 'ok' or the error message."""
 
     def __init__(self, method, raw_path, raw_query, headers, body, service):
-        self.method, self.raw_path, self.raw_query = method, raw_path, raw_query
-        self.headers, self.body, self.service = headers, body, service
-        self.op = self.user = self.status = self.verdict = None
-        self.time = time.monotonic()
-
-    def header(self, name):
-        return next((v for n, v in self.headers if n.lower() == name.lower()), None)
-
-    def __repr__(self):
-        return f"<{self.method} {self.raw_path}?{self.raw_query} → {self.status} {self.verdict}>"
+        super().__init__(method, raw_path, raw_query, headers, body)
+        self.service, self.user = service, None
 
 
 class Reply(Exception):
@@ -315,7 +307,9 @@ class Upload:
 
 
 # -- the server ----------------------------------------------------------------------------------
-class FakeDcache:
+class FakeDcache(LoopbackServer):
+    poll_interval = wait_step = 0.05
+
     def __init__(self, users=None, tokens=None, clock=time.time, host="127.0.0.1", port=0,
                  webdav_port=0, max_channels=128, disconnect_timeout=300,
                  max_disconnect_timeout=86400, backlog=16383, std_base64_ids=False,
@@ -346,8 +340,7 @@ class FakeDcache:
         self._forbidden = set()
         self.root = Node("", "DIR", None, ROOT_PNFSID, self._now_ms())
         self._nodes = {ROOT_PNFSID: self.root}
-        self._servers, self._threads, self._conns = [], [], set()
-        self._stopping = threading.Event()
+        self._init_loopback()
         if isinstance(clock, ManualClock):
             clock.subscribe(self._poke)
 
@@ -370,41 +363,15 @@ class FakeDcache:
         return f"{self.scheme}://{self.host}:{self.webdav_port}"
 
     def start(self):
-        outer = self
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            block_on_close = False
-            allow_reuse_address = True
-
-            def process_request(self, request, client_address):
-                with outer._cond:
-                    outer._conns.add(request)
-                super().process_request(request, client_address)
-
-            def handle_error(self, request, client_address):
-                if not isinstance(sys.exc_info()[1], (OSError, ssl.SSLError)):
-                    super().handle_error(request, client_address)
-
-            def shutdown_request(self, request):
-                with outer._cond:
-                    outer._conns.discard(request)
-                super().shutdown_request(request)
-
         for role, want in zip(("api", "webdav"), self._want_ports):
-            srv = Server((self.host, want), _Handler)
-            srv.fake, srv.role = self, role
+            srv = self._bind(want, _Handler)
+            srv.role = role
             if self.ssl_context:
                 srv.socket = self.ssl_context.wrap_socket(srv.socket, server_side=True,
                                                           do_handshake_on_connect=False)
-            t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
-                                 daemon=True)
-            self._servers.append(srv)
-            self._threads.append(t)
         self.port = self._servers[0].server_address[1]
         self.webdav_port = self._servers[1].server_address[1]
-        for t in self._threads:
-            t.start()
+        self._start_threads()
         return self
 
     def stop(self, notify=True):
@@ -427,34 +394,15 @@ class FakeDcache:
                     ch.sink.state = "reset"
             self._stopping.set()
             self._cond.notify_all()
-        stoppers = [threading.Thread(target=srv.shutdown) for srv in self._servers]
-        for t in stoppers:   # both accept loops at once: each takes up to a poll interval
-            t.start()
-        for t in stoppers:
-            t.join(10)
-        for srv in self._servers:
-            srv.server_close()
-        with self._cond:
-            conns = list(self._conns)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        for t in self._threads:
-            t.join(10)
-        self._servers, self._threads = [], []
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+        self._close_servers()
 
     def _poke(self):
         with self._cond:
             self._expire_locked()
             self._cond.notify_all()
+
+    def _before_check(self):
+        self._expire_locked()
 
     def _now_ms(self):
         return int(self.clock() * 1000)
@@ -471,19 +419,6 @@ class FakeDcache:
         if user is None and token is None and self.users and not anonymous:
             user, password = next(iter(self.users.items()))
         return DcacheClient(self.webdav_url, user, password, token, **kw)
-
-    def wait_until(self, predicate, timeout=10.0):
-        """predicate() (under the lock), re-checked on every request and state change and at
-        least every 0.05 s; returns its last value."""
-        end = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                self._expire_locked()
-                value = predicate()
-                left = end - time.monotonic()
-                if value or left <= 0:
-                    return value
-                self._cond.wait(min(left, 0.05))
 
     def channel(self, ref):
         """The live Channel for a URL or id, else None."""
@@ -648,18 +583,10 @@ class FakeDcache:
         """The next `n` requests (of `service`, 'api' or 'webdav', or any; of operation `op`
         such as 'stream', 'create_channel', 'subscribe', 'namespace', 'webdav_get') answer
         `status` in dCache's error shape, before authentication."""
-        with self._cond:
-            self._faults.append({"kind": "fail", "left": n, "status": status,
-                                 "message": message, "service": service, "op": op})
+        self._add_fault("fail", n, status=status, message=message, service=service, op=op)
 
     def delay_next(self, n, seconds, service=None, op=None):
-        with self._cond:
-            self._faults.append({"kind": "delay", "left": n, "seconds": seconds,
-                                 "service": service, "op": op})
-
-    def clear_faults(self):
-        with self._cond:
-            self._faults.clear()
+        self._add_fault("delay", n, seconds=seconds, service=service, op=op)
 
     def cut_streams(self, how="reset", timeout=5.0):
         """Ends every attached SSE connection: "reset" (TCP RST), "eof" (FIN in the middle of
@@ -856,27 +783,8 @@ class FakeDcache:
 
     # -- request entry (handler threads) -----------------------------------------------------
     def _take_faults(self, service, op):
-        with self._cond:
-            fail = delay = None
-            for f in self._faults:
-                if f["left"] <= 0 or f["service"] not in (None, service):
-                    continue
-                if f["op"] is not None and f["op"] != op:
-                    continue
-                if f["kind"] == "fail" and fail is None:
-                    fail = f
-                elif f["kind"] == "delay" and delay is None:
-                    delay = f
-            for f in (fail, delay):
-                if f:
-                    f["left"] -= 1
-            self._faults = [f for f in self._faults if f["left"] > 0]
-            return fail, delay
-
-    def _finish(self, rec, status, verdict):
-        with self._cond:
-            rec.status, rec.verdict = status, verdict
-            self._cond.notify_all()
+        return self._take_faults_where(
+            lambda f: f["service"] in (None, service) and f["op"] in (None, op))
 
     def _error(self, rec, status, message=None, headers=None):
         body = error_body(status, message)
@@ -1476,12 +1384,7 @@ def _read_chunked(rfile):
         rfile.readline(8)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
+class _Handler(LoopbackHandler):
     def version_string(self):
         return self.server.fake.server_version
 
@@ -1492,10 +1395,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self):
         fake = self.server.fake
-        parts = self.requestline.split(" ")
-        target = parts[1] if len(parts) == 3 else self.path
-        raw_path, _, raw_query = target.partition("?")
-        headers = list(self.headers.items())
+        raw_path, raw_query, headers = self._raw_target()
         try:
             if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
                 body = _read_chunked(self.rfile)
@@ -1511,15 +1411,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return None
         return self._answer(*reply)
-
-    def _answer(self, status, headers, body):
-        self.send_response(status)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _handle
 

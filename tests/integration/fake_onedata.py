@@ -107,14 +107,14 @@ import mimetypes
 import select
 import socket
 import struct
-import sys
 import tarfile
 import threading
 import time
 import unicodedata
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, quote, unquote, urlencode
+
+from loopback_server import LoopbackHandler, LoopbackServer, RecordedRequest
 
 API = "/api/v3/oneprovider"
 OBSERVABLE = ("fileMeta", "fileLocation", "times", "customMetadata")
@@ -316,22 +316,9 @@ def jiffy(obj):
 
 
 # -- state -----------------------------------------------------------------------------------------
-class Recorded:
-    """One request as received: method, raw_path, raw_query, headers [(name, value)], body,
-    op ('changes', 'children', 'attrs', 'content', 'lookup', 'spaces' or None), status,
-    verdict ('ok' or the error id), time (monotonic)."""
-
-    def __init__(self, method, raw_path, raw_query, headers, body):
-        self.method, self.raw_path, self.raw_query = method, raw_path, raw_query
-        self.headers, self.body = headers, body
-        self.op = self.status = self.verdict = None
-        self.time = time.monotonic()
-
-    def header(self, name):
-        return next((v for n, v in self.headers if n.lower() == name.lower()), None)
-
-    def __repr__(self):
-        return f"<{self.method} {self.raw_path}?{self.raw_query} → {self.status} {self.verdict}>"
+class Recorded(RecordedRequest):
+    """One request as received (loopback_server.RecordedRequest); op 'changes', 'children',
+    'attrs', 'content', 'lookup', 'spaces' or None; verdict 'ok' or the error id."""
 
 
 class Doc:
@@ -375,7 +362,7 @@ class _Stream:
 
 
 # -- the server ----------------------------------------------------------------------------------
-class FakeOnedata:
+class FakeOnedata(LoopbackServer):
     def __init__(self, tokens=None, space_name="space1", space_id=None,
                  provider_id="p1.fake-onedata.test", user_id="user1", storage_id="storage1",
                  clock=time.time, host="127.0.0.1", port=0, legacy_path_api=False):
@@ -406,9 +393,7 @@ class FakeOnedata:
         self._streams = []
         self._held = False
         self._faults = []
-        self._server = self._thread = None
-        self._conns = set()
-        self._stopping = threading.Event()
+        self._init_loopback()
         now = int(clock())
         self.root = Node("space_" + self.space_id, space_name, None, "DIR", now, user_id)
         self._nodes[self.root.uuid] = self.root
@@ -417,9 +402,8 @@ class FakeOnedata:
             self._save(self.root, "times")
 
     # -- lifecycle ---------------------------------------------------------------------------
-    @property
-    def url(self):
-        return f"http://{self.host}:{self.port}"
+    def start(self):
+        return self._serve_on(_Handler)
 
     @property
     def token(self):
@@ -427,78 +411,12 @@ class FakeOnedata:
         return next((t for t, o in self.tokens.items() if o["changes"] and not o["data_caveat"]),
                     next(iter(self.tokens), None))
 
-    def start(self):
-        outer = self
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            block_on_close = False
-            allow_reuse_address = True
-
-            def process_request(self, request, client_address):
-                with outer._cond:
-                    outer._conns.add(request)
-                super().process_request(request, client_address)
-
-            def handle_error(self, request, client_address):
-                if not isinstance(sys.exc_info()[1], OSError):  # hang-ups are normal here
-                    super().handle_error(request, client_address)
-
-            def shutdown_request(self, request):
-                with outer._cond:
-                    outer._conns.discard(request)
-                super().shutdown_request(request)
-
-        self._server = Server((self.host, self._want_port), _Handler)
-        self._server.fake = self
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.1}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        if not self._server:
-            return
-        self._stopping.set()
-        with self._cond:
-            self._cond.notify_all()
-        self._server.shutdown()
-        self._server.server_close()
-        with self._cond:
-            conns = list(self._conns)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self._thread.join(10)
-        self._server = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
     # -- clients and inspection --------------------------------------------------------------
     def client(self, token=..., **kw):
         """A client sending `token` (default: one allowed on the changes stream; None: no
         token at all)."""
         return OnedataClient(self.url, self.token if token is ... else token,
                              self.space_id, **kw)
-
-    def wait_until(self, predicate, timeout=10.0):
-        """predicate() (under the lock), re-checked on every request and state change and at
-        least every 0.1 s; returns its last value."""
-        end = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                value = predicate()
-                left = end - time.monotonic()
-                if value or left <= 0:
-                    return value
-                self._cond.wait(min(left, 0.1))
 
     def open_streams(self):
         with self._cond:
@@ -645,18 +563,11 @@ class FakeOnedata:
         'lookup', 'spaces'; or any) get `status` with an Onedata error body (503
         serviceUnavailable, 500 internalServerError, else temporaryFailure), or `error` (an
         OnedataError) as is."""
-        with self._cond:
-            self._faults.append({"kind": "fail", "left": n, "status": status, "op": op,
-                                 "error": error})
+        self._add_fault("fail", n, status=status, op=op, error=error)
 
     def delay_next(self, n, seconds, op=None):
         """The next `n` requests (of `op`, or any) wait `seconds` before they are handled."""
-        with self._cond:
-            self._faults.append({"kind": "delay", "left": n, "seconds": seconds, "op": op})
-
-    def clear_faults(self):
-        with self._cond:
-            self._faults.clear()
+        self._add_fault("delay", n, seconds=seconds, op=op)
 
     def hold_streams(self):
         """Open streams read nothing until release_streams(): saves made meanwhile coalesce
@@ -889,24 +800,7 @@ class FakeOnedata:
 
     # -- request entry (handler threads) -----------------------------------------------------
     def _take_faults(self, op):
-        with self._cond:
-            fail = delay = None
-            for f in self._faults:
-                if f["left"] > 0 and f["op"] in (None, op):
-                    if f["kind"] == "fail" and fail is None:
-                        fail = f
-                    elif f["kind"] == "delay" and delay is None:
-                        delay = f
-            for f in (fail, delay):
-                if f:
-                    f["left"] -= 1
-            self._faults = [f for f in self._faults if f["left"] > 0]
-            return fail, delay
-
-    def _finish(self, rec, status, verdict):
-        with self._cond:
-            rec.status, rec.verdict = status, verdict
-            self._cond.notify_all()
+        return self._take_faults_where(lambda f: f["op"] in (None, op))
 
     def _error_reply(self, rec, e):
         self._finish(rec, e.status, e.id or str(e.status))
@@ -1455,21 +1349,15 @@ def _drain_send_queue(sock, timeout=1.0):
         pass
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
+class _Handler(LoopbackHandler):
+    length_header = "content-length"
 
     def version_string(self):
         return "Cowboy"
 
     def _handle(self):
         fake = self.server.fake
-        parts = self.requestline.split(" ")
-        target = parts[1] if len(parts) == 3 else self.path
-        raw_path, _, raw_query = target.partition("?")
-        headers = list(self.headers.items())
+        raw_path, raw_query, headers = self._raw_target()
         if self.headers.get("Transfer-Encoding"):
             body = _read_chunked(self.rfile)
         else:
@@ -1487,15 +1375,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return None
         return self._answer(*reply)
-
-    def _answer(self, status, headers, body):
-        self.send_response(status)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _handle
 

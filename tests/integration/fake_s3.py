@@ -50,7 +50,6 @@ import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -61,6 +60,7 @@ from aws_sigv4 import (AuthError, S3Client, SqsClient, canonical_request,  # noq
 from fake_sqs import ManualClock, SqsError, SqsState  # noqa: E402,F401
 from s3_events import (aws_record, eventbridge_event, go_json, host_id,  # noqa: E402,F401
                        minio_record, request_id, s3_test_event, sns_envelope)
+from loopback_server import LoopbackHandler, LoopbackServer, RecordedRequest  # noqa: E402
 from s3_ops import MiB, XML_HEAD, Bucket, S3Operations, S3Reply  # noqa: E402
 
 
@@ -147,22 +147,13 @@ EVENT_KINDS = ("ObjectCreated", "ObjectRemoved", "ObjectAccessed", "BucketCreate
 
 
 # -- state ---------------------------------------------------------------------------------------
-class Recorded:
-    """One request as received: method, raw_path, raw_query (str, latin-1 = raw bytes),
-    headers [(name, value)], body, service ('s3'/'sqs'), op, status, verdict ('ok' or the
-    error code), time (monotonic)."""
+class Recorded(RecordedRequest):
+    """One request as received (loopback_server.RecordedRequest), also service ('s3'/'sqs');
+    verdict 'ok' or the error code."""
 
     def __init__(self, method, raw_path, raw_query, headers, body):
-        self.method, self.raw_path, self.raw_query = method, raw_path, raw_query
-        self.headers, self.body = headers, body
-        self.service = self.op = self.status = self.verdict = None
-        self.time = time.monotonic()
-
-    def header(self, name):
-        return next((v for n, v in self.headers if n.lower() == name.lower()), None)
-
-    def __repr__(self):
-        return f"<{self.method} {self.raw_path}?{self.raw_query} → {self.status} {self.verdict}>"
+        super().__init__(method, raw_path, raw_query, headers, body)
+        self.service = None
 
 
 class _Listener:
@@ -186,7 +177,7 @@ def _event_name_ok(name):
 
 
 # -- the server ----------------------------------------------------------------------------------
-class FakeS3(S3Operations):
+class FakeS3(LoopbackServer, S3Operations):
     def __init__(self, credentials=None, region="us-east-1", minio=False, min_part_size=5 * MiB,
                  clock=time.time, auth_clock=time.time, minio_key_rules=None, host="127.0.0.1",
                  port=0, account_id="123456789012"):
@@ -205,75 +196,16 @@ class FakeS3(S3Operations):
         self._paused = False
         self._faults = []        # [{"kind": "fail"/"delay", "left": n, ...}]
         self._last_ns = 0
-        self._server = self._thread = None
-        self._conns = set()
-        self._stopping = threading.Event()
+        self._init_loopback()
         if isinstance(clock, ManualClock):
             clock.subscribe(self._poke)
 
     # -- lifecycle ---------------------------------------------------------------------------
-    @property
-    def url(self):
-        return f"http://{self.host}:{self.port}"
-
     def start(self):
-        outer = self
+        return self._serve_on(_Handler)
 
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            block_on_close = False
-            allow_reuse_address = True
-
-            def process_request(self, request, client_address):
-                with outer._cond:
-                    outer._conns.add(request)
-                super().process_request(request, client_address)
-
-            def handle_error(self, request, client_address):
-                if not isinstance(sys.exc_info()[1], OSError):  # hang-ups are normal here
-                    super().handle_error(request, client_address)
-
-            def shutdown_request(self, request):
-                with outer._cond:
-                    outer._conns.discard(request)
-                super().shutdown_request(request)
-
-        self._server = Server((self.host, self._want_port), _Handler)
-        self._server.fake = self
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.1}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        if not self._server:
-            return
-        self._stopping.set()
-        with self._cond:
-            self.sqs.stopping = True
-            self._cond.notify_all()
-        self._server.shutdown()
-        self._server.server_close()
-        with self._cond:
-            conns = list(self._conns)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self._thread.join(10)
-        self._server = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def _poke(self):
-        with self._cond:
-            self._cond.notify_all()
+    def _on_stop_locked(self):
+        self.sqs.stopping = True   # long polls answer now
 
     # -- clients and inspection --------------------------------------------------------------
     def _first_creds(self):
@@ -289,18 +221,6 @@ class FakeS3(S3Operations):
         ak, secret, token = self._first_creds()
         return SqsClient(self.url, ak, secret, self.region, token, **kw)
 
-    def wait_until(self, predicate, timeout=10.0):
-        """predicate() (under the lock), re-checked on every request and state change and at
-        least every 0.1 s; returns its last value."""
-        end = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                value = predicate()
-                left = end - time.monotonic()
-                if value or left <= 0:
-                    return value
-                self._cond.wait(min(left, 0.1))
-
     def object(self, bucket, key):
         with self._cond:
             return self.buckets[bucket].objects.get(key)
@@ -315,20 +235,13 @@ class FakeS3(S3Operations):
         service's shape. Default codes: S3 SlowDown/InternalError, SQS ServiceUnavailable/
         InternalFailure. `op`: only SQS requests for this operation (the X-Amz-Target name,
         e.g. "DeleteMessageBatch"); other requests pass untouched."""
-        with self._cond:
-            self._faults.append({"kind": "fail", "left": n, "status": status, "code": code,
-                                 "message": message, "service": service, "op": op})
+        self._add_fault("fail", n, status=status, code=code, message=message, service=service,
+                        op=op)
 
     def delay_next(self, n, seconds, service=None, op=None):
         """The next `n` requests wait `seconds` before they are handled (`op` as for
         fail_next)."""
-        with self._cond:
-            self._faults.append({"kind": "delay", "left": n, "seconds": seconds,
-                                 "service": service, "op": op})
-
-    def clear_faults(self):
-        with self._cond:
-            self._faults.clear()
+        self._add_fault("delay", n, seconds=seconds, service=service, op=op)
 
     def cut_streams(self, timeout=5.0):
         """Resets (RST) every open listen connection; returns once they are gone."""
@@ -373,21 +286,8 @@ class FakeS3(S3Operations):
 
     # -- request entry (handler threads) -----------------------------------------------------
     def _take_faults(self, service, op=None):
-        with self._cond:
-            fail = delay = None
-            for f in self._faults:
-                if f.get("op") is not None and f["op"] != op:
-                    continue
-                if f["left"] > 0 and f["service"] in (None, service):
-                    if f["kind"] == "fail" and fail is None:
-                        fail = f
-                    elif f["kind"] == "delay" and delay is None:
-                        delay = f
-            for f in (fail, delay):
-                if f:
-                    f["left"] -= 1
-            self._faults = [f for f in self._faults if f["left"] > 0]
-            return fail, delay
+        return self._take_faults_where(
+            lambda f: f.get("op") in (None, op) and f["service"] in (None, service))
 
     def _dispatch(self, h, rec):
         h_map = {n.lower(): v for n, v in rec.headers}
@@ -421,11 +321,6 @@ class FakeS3(S3Operations):
             return self._s3(h, rec, h_map)
         except S3Reply as r:
             return self._s3_error(rec, r.code, r.message, r.status, **r.extra)
-
-    def _finish(self, rec, status, verdict):
-        with self._cond:
-            rec.status, rec.verdict = status, verdict
-            self._cond.notify_all()
 
     def _fault_reply(self, rec, f):
         if rec.service == "sqs":
@@ -635,25 +530,17 @@ def _reset(h):
         pass
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(LoopbackHandler):
     # Headers and body go out in two writes: with Nagle on, each answer on a kept-alive
     # connection would wait ~40 ms for the client's delayed ACK (real servers do not).
     disable_nagle_algorithm = True
-
-    def log_message(self, *args):
-        pass
 
     def version_string(self):  # the Server header send_response() writes
         return "MinIO" if self.server.fake.minio else "AmazonS3"
 
     def _handle(self):
         fake = self.server.fake
-        parts = self.requestline.split(" ")
-        # The request target as sent: http.server rewrites a leading '//' in self.path.
-        target = parts[1] if len(parts) == 3 else self.path
-        raw_path, _, raw_query = target.partition("?")
-        headers = list(self.headers.items())
+        raw_path, raw_query, headers = self._raw_target()
         hl = {n.lower() for n, _ in headers}
         if "transfer-encoding" in hl:
             self.close_connection = True  # the body's end is unknown to us: do not reuse
@@ -677,14 +564,5 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return None
         return self._answer(*reply)
-
-    def _answer(self, status, headers, body):
-        self.send_response(status)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle

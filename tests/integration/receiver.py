@@ -20,11 +20,11 @@ import json
 import os
 import signal
 import socket
-import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import NamedTuple
+
+from loopback_server import LoopbackHandler, LoopbackServer
 
 FORMATS = ("cloudevents", "cloudevents-binary", "native", None)
 WEBHOOK_TOLERANCE_S = 300  # what the Standard Webhooks libraries allow either way
@@ -92,7 +92,7 @@ def standard_webhook_problem(headers, body, secret, now=None):
     return None
 
 
-class Receiver:
+class Receiver(LoopbackServer):
     def __init__(self, port=0, host="127.0.0.1", fmt="cloudevents", record=None):
         if fmt not in FORMATS:
             raise ValueError(f"format must be one of {FORMATS}")
@@ -102,69 +102,25 @@ class Receiver:
         self.accepted = []   # the requests answered 2xx
         self._cond = threading.Condition(threading.RLock())
         self._record = open(record, "a", encoding="utf-8") if record else None
-        self._server = None
-        self._thread = None
-        self._conns = set()
+        self._init_loopback()
         self.inflight = 0    # requests being handled now (e.g. held by a delay)
         self._wake = threading.Event()
         self.clear_faults()
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self):
-        outer = self
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            block_on_close = False
-            allow_reuse_address = True
-
-            def process_request(self, request, client_address):
-                with outer._cond:
-                    outer._conns.add(request)
-                super().process_request(request, client_address)
-
-            def handle_error(self, request, client_address):
-                if not isinstance(sys.exc_info()[1], OSError):  # a client hanging up is normal
-                    super().handle_error(request, client_address)
-
-            def shutdown_request(self, request):
-                with outer._cond:
-                    outer._conns.discard(request)
-                super().shutdown_request(request)
-
-        self._server = Server((self.host, self._want_port), _handler_for(self))
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.1}, daemon=True)
-        self._thread.start()
-        return self
+        return self._serve_on(_handler_for(self))
 
     def stop(self):
         """Stops listening and cuts every open keep-alive connection: the receiver is down."""
-        if not self._server:
+        if not self._serving:
             return
         self._wake.set()
-        self._server.shutdown()
-        self._server.server_close()
-        with self._cond:
-            conns = list(self._conns)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self._thread.join(10)
-        self._server = None
+        self._close_servers()
         with self._cond:
             if self._record:
                 self._record.close()
                 self._record = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     def url(self, path="/events"):
         return f"http://{self.host}:{self.port}{path}"
@@ -214,18 +170,6 @@ class Receiver:
             self._bearer = self._hmac = None
 
     # -- observation -----------------------------------------------------------------------
-    def wait_until(self, predicate, timeout):
-        """Waits until predicate() (evaluated under the receiver's lock) is true; re-checked on
-        every request and at least every 0.1 s. Returns the last value."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                value = predicate()
-                left = deadline - time.monotonic()
-                if value or left <= 0:
-                    return value
-                self._cond.wait(min(left, 0.1))
-
     def events(self):
         with self._cond:
             return [event_of(r) for r in self.accepted]
@@ -346,22 +290,12 @@ def validate(req, fmt):
 
 
 def _handler_for(rcv):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    class Handler(LoopbackHandler):
         server_version = "fake-receiver/1"
 
-        def log_message(self, *args):
-            pass
-
         def _answer(self, status, headers, body):
-            self.send_response(status)
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.send_header("Content-Type", "application/json" if body[:1] == b"{" else "text/plain")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
+            ctype = "application/json" if body[:1] == b"{" else "text/plain"
+            super()._answer(status, {**headers, "Content-Type": ctype}, body)
 
         def _handle(self):
             headers = {k.lower(): v for k, v in self.headers.items()}

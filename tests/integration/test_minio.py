@@ -18,6 +18,7 @@ import unittest
 from concurrent.futures import ThreadPoolExecutor
 
 from harness import SLUICE_BIN, SluiceTestCase, deadline, wait_until
+from bucket_checks import CREATED, REMOVED, TOKEN, BucketChecks
 from fake_s3 import FakeS3
 from aws_sigv4 import error_code
 from push_senders import go_query_escape, minio_webhook_body, post
@@ -25,9 +26,6 @@ from push_senders import go_query_escape, minio_webhook_body, post
 ACCESS_KEY = "AKMINIOTEST"
 SECRET_KEY = "minio-secret/key+1"
 BUCKET = "images"
-CREATED = "sluice.object.created"
-REMOVED = "sluice.object.removed"
-TOKEN = "ingress-token-1"
 
 # Keys a MinIO accepts that break naive code: a space and '+' (form decoding), non-ASCII, a
 # literal "%25" (double decoding), a newline (line framing), '?#&=' (query strings), XML/JSON
@@ -36,28 +34,16 @@ HOSTILE_KEYS = [b"plain.txt", b"a b+c", "ünï/çødé ✓".encode(), b"100%25",
                 b"q?x#y&z=1", b"&<>\"'", b"dir/%2F/x y", b"tab\tkey"]
 
 
-def key_of(ev):
-    """The delivered key as raw bytes (data.key_b64 when it is not UTF-8)."""
-    data = ev["data"]
-    if "key_b64" in data:
-        return base64.b64decode(data["key_b64"])
-    return data["key"].encode("utf-8")
+class MinioTestCase(BucketChecks, SluiceTestCase):
+    bucket, secret_key, source = BUCKET, SECRET_KEY, "m"
+    # /readyz is 200 only after the start-up reconciliation, which (listen mode) runs once the
+    # stream is open: from here on every change reaches sluice by the stream.
+    readiness = "sluice /readyz (stream open, bucket reconciled)"
 
-
-class MinioTestCase(SluiceTestCase):
     def setUp(self):
         super().setUp()
-        self.fake = FakeS3(credentials={ACCESS_KEY: SECRET_KEY}, minio=True).start()
-        self.addCleanup(self.fake.stop)
-        self.s3 = self.fake.s3_client()
-        self.assertEqual(self.s3.create_bucket(BUCKET).status, 200)
-        self.secret_file = self.tmp / "minio.secret"
-        self.secret_file.write_text(SECRET_KEY + "\n")
-        self.secret_file.chmod(0o600)
-        self.token_file = self.tmp / "ingress.token"
-        self.token_file.write_text(TOKEN + "\n")
-        self.token_file.chmod(0o600)
-        self.sentinels = 0
+        self.setup_bucket(FakeS3(credentials={ACCESS_KEY: SECRET_KEY}, minio=True).start(),
+                          "minio.secret")
 
     # -- config and daemon ---------------------------------------------------------------------
     def minio_config(self, mode="listen", credentials=True, token=True, **source):
@@ -80,38 +66,8 @@ class MinioTestCase(SluiceTestCase):
         self.wait_ready(s)
         return s
 
-    def wait_ready(self, s):
-        """/readyz is 200 only after the start-up reconciliation, which (listen mode) runs
-        once the stream is open: from here on every change reaches sluice by the stream."""
-        def ready():
-            if not s.alive():
-                raise AssertionError(f"sluice exited:\n{s.log_tail()}")
-            return s.ready()
-        wait_until(ready, 30, "sluice /readyz (stream open, bucket reconciled)")
-
     def ingest_url(self, port):
         return f"http://127.0.0.1:{port}/ingest/m"
-
-    # -- objects ---------------------------------------------------------------------------------
-    def put(self, key, data=None):
-        data = (b"body of " + key) if data is None else data
-        r = self.s3.put_object(BUCKET, key, data)
-        self.assertEqual(r.status, 200, f"put {key!r}: {r}")
-        return key
-
-    # -- observation -----------------------------------------------------------------------------
-    def deliveries(self):
-        """[(type, key bytes, id, event)] of every accepted delivery, in arrival order."""
-        return [(ev["type"], key_of(ev), ev["id"], ev) for ev in self.receiver.events()]
-
-    def wait_keys(self, keys, type_=CREATED, timeout=30):
-        want = {(type_, k) for k in keys}
-        missing = lambda: want - {(t, k) for t, k, _, _ in self.deliveries()}  # noqa: E731
-        # (parses every delivery only once enough of them arrived: cheap for 1000s of keys)
-        done = lambda: len(self.receiver.accepted) >= len(want) and not missing()  # noqa: E731
-        if not self.receiver.wait_until(done, deadline(timeout)):
-            self.fail(f"not delivered within {deadline(timeout)}s: {sorted(missing())}; delivered: "
-                      f"{[(t, k) for t, k, _, _ in self.deliveries()]}")
 
     def settle_by_stream(self, s, committed, key=None):
         """Puts a sentinel object and waits until it came through the listen stream and
@@ -122,23 +78,6 @@ class MinioTestCase(SluiceTestCase):
         self.wait_keys([key])
         self.wait_quiet(s, committed)
         return key
-
-    def assert_exactly(self, expected, s=None, committed=None):
-        """Every delivery is one of `expected` ({(type, key)}), each exactly once, all with
-        distinct ids; and (with s) exactly `committed` events were committed by this run."""
-        got = [(t, k) for t, k, _, _ in self.deliveries()]
-        counts = {}
-        for item in got:
-            counts[item] = counts.get(item, 0) + 1
-        dupes = {item: n for item, n in counts.items() if n > 1}
-        self.assertEqual(dupes, {}, f"delivered more than once: {dupes}")
-        self.assertEqual(set(got), set(expected),
-                         f"unexpected: {set(got) - set(expected)}; "
-                         f"missing: {set(expected) - set(got)}")
-        ids = [i for _, _, i, _ in self.deliveries()]
-        self.assertEqual(len(set(ids)), len(ids), "event ids are not distinct")
-        if s is not None and committed is not None:
-            self.assertEqual(s.metric("sluice_events_committed_total", source="m"), committed)
 
     def events_by_key(self):
         return {k: ev for _, k, _, ev in self.deliveries()}

@@ -12,12 +12,12 @@ barrier that comes through the same path after everything else was committed (a 
 object, further listings of the bucket, or an empty queue: SQS messages are deleted only after
 their commit).
 """
-import base64
 import hashlib
 import time
 import unittest
 
-from harness import SluiceTestCase, deadline, wait_until
+from harness import SluiceTestCase, deadline
+from bucket_checks import CREATED, REMOVED, TOKEN, BucketChecks
 from fake_s3 import FakeS3, ManualClock
 from push_senders import ceph_push_body, post
 from s3_events import aws_record, eventbridge_event, go_json, s3_test_event, sns_envelope
@@ -26,42 +26,25 @@ ACCESS_KEY = "AKS3TEST"
 SECRET_KEY = "s3-secret/key+1"
 BUCKET = "photos"
 QUEUE = "uploads"
-CREATED = "sluice.object.created"
-REMOVED = "sluice.object.removed"
-TOKEN = "ingress-token-1"
 
 # Keys S3 accepts that break naive code: a space and '+' (form decoding), non-ASCII, a literal
 # "%25" (double decoding), a dot-dot segment (path normalisation) and a newline (framing).
 HOSTILE_KEYS = [b"a b+c", "ünï/çødé".encode(), b"100%25", b"a/../b", b"new\nline"]
 
 
-def key_of(ev):
-    """The delivered key as raw bytes (data.key_b64 when it is not UTF-8)."""
-    data = ev["data"]
-    if "key_b64" in data:
-        return base64.b64decode(data["key_b64"])
-    return data["key"].encode("utf-8")
-
-
-class S3TestCase(SluiceTestCase):
+class S3TestCase(BucketChecks, SluiceTestCase):
+    bucket, secret_key, source = BUCKET, SECRET_KEY, "a"
+    # (wait_ready: /readyz is 200 after the start-up listing (scan, push) or the first
+    # answered ReceiveMessage (sqs))
     manual_clock = False  # the fake's clock (SQS visibility) moved by hand
 
     def setUp(self):
         super().setUp()
         self.clock = ManualClock() if self.manual_clock else None
         kw = {"clock": self.clock} if self.clock else {}
-        self.fake = FakeS3(credentials={ACCESS_KEY: SECRET_KEY}, **kw).start()
-        self.addCleanup(self.fake.stop)
-        self.s3 = self.fake.s3_client()
-        self.assertEqual(self.s3.create_bucket(BUCKET).status, 200)
-        self.secret_file = self.tmp / "s3.secret"
-        self.secret_file.write_text(SECRET_KEY + "\n")
-        self.secret_file.chmod(0o600)
-        self.token_file = self.tmp / "ingress.token"
-        self.token_file.write_text(TOKEN + "\n")
-        self.token_file.chmod(0o600)
+        self.setup_bucket(FakeS3(credentials={ACCESS_KEY: SECRET_KEY}, **kw).start(),
+                          "s3.secret")
         self.queue_url = None
-        self.sentinels = 0
 
     # -- config and daemon ---------------------------------------------------------------------
     def s3_config(self, mode="scan", **source):
@@ -86,15 +69,6 @@ class S3TestCase(SluiceTestCase):
         self.wait_ready(s)
         return s
 
-    def wait_ready(self, s):
-        """/readyz is 200 after the start-up listing (scan, push) or the first answered
-        ReceiveMessage (sqs)."""
-        def ready():
-            if not s.alive():
-                raise AssertionError(f"sluice exited:\n{s.log_tail()}")
-            return s.ready()
-        wait_until(ready, 30, "sluice /readyz")
-
     def notify(self, **kw):
         """The bucket's notifications go to QUEUE in AWS's format (an s3:TestEvent first)."""
         self.fake.notify_to_queue(BUCKET, QUEUE, **kw)
@@ -102,44 +76,10 @@ class S3TestCase(SluiceTestCase):
         return self.queue_url
 
     # -- objects ---------------------------------------------------------------------------------
-    def put(self, key, data=None):
-        data = (b"body of " + key) if data is None else data
-        r = self.s3.put_object(BUCKET, key, data)
-        self.assertEqual(r.status, 200, f"put {key!r}: {r}")
-        return key
-
     def delete(self, key):
         self.assertEqual(self.s3.delete_object(BUCKET, key).status, 204)
 
     # -- observation -----------------------------------------------------------------------------
-    def deliveries(self):
-        """[(type, key bytes, id, event)] of every accepted delivery, in arrival order."""
-        return [(ev["type"], key_of(ev), ev["id"], ev) for ev in self.receiver.events()]
-
-    def wait_keys(self, keys, type_=CREATED, timeout=30):
-        want = {(type_, k) for k in keys}
-        missing = lambda: want - {(t, k) for t, k, _, _ in self.deliveries()}  # noqa: E731
-        if not self.receiver.wait_until(lambda: not missing(), deadline(timeout)):
-            self.fail(f"not delivered within {deadline(timeout)}s: {sorted(missing())}; delivered: "
-                      f"{[(t, k) for t, k, _, _ in self.deliveries()]}")
-
-    def assert_exactly(self, expected, s=None, committed=None):
-        """Every delivery is one of `expected` ({(type, key)}), each exactly once, all with
-        distinct ids; and (with s) exactly `committed` events were committed by this run."""
-        got = [(t, k) for t, k, _, _ in self.deliveries()]
-        counts = {}
-        for item in got:
-            counts[item] = counts.get(item, 0) + 1
-        dupes = {item: n for item, n in counts.items() if n > 1}
-        self.assertEqual(dupes, {}, f"delivered more than once: {dupes}")
-        self.assertEqual(set(got), set(expected),
-                         f"unexpected: {set(got) - set(expected)}; "
-                         f"missing: {set(expected) - set(got)}")
-        ids = [i for _, _, i, _ in self.deliveries()]
-        self.assertEqual(len(set(ids)), len(ids), "event ids are not distinct")
-        if s is not None and committed is not None:
-            self.assertEqual(s.metric("sluice_events_committed_total", source="a"), committed)
-
     def events_by_key(self, type_=CREATED):
         return {k: ev for t, k, _, ev in self.deliveries() if t == type_}
 
