@@ -323,7 +323,7 @@ void BucketConnector::drained() {
       // gone from the stream, so the bucket is listed again.
       reconcile("the stream was paused while commits were behind", {});
     }
-    if (spec_.mode == "sqs" && !polling_) pollSqs();
+    if (spec_.mode == "sqs") pollSqs();
     if (scan_ && scan_->waiting) {
       scan_->waiting = false;
       listPage();

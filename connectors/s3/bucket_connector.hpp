@@ -137,7 +137,8 @@ class BucketConnector final : public Connector {
   std::string scan_error_;
   boost::asio::steady_timer scan_timer_;
   // sqs
-  bool polling_ = false, extending_ = false;
+  int polls_ = 0;  // ReceiveMessage calls in flight
+  bool backing_off_ = false, extending_ = false;
   std::size_t deletes_in_flight_ = 0;  // `sluice once` is done only when they are answered
   boost::asio::steady_timer poll_timer_, visibility_timer_;
   std::unordered_set<std::string> hidden_;  // receipt handles of messages not committed yet

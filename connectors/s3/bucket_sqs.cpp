@@ -16,6 +16,10 @@ namespace sluice::connectors::s3 {
 namespace {
 
 constexpr std::size_t kSqsBatch = 10;  // SQS's most per receive, delete or change
+// Receives in flight while running: one long poll returns at most 10 messages a round trip
+// (~10-20 ms against AWS), so a busy queue needs several; `sluice once` uses one (it stops at
+// the first empty answer).
+constexpr int kSqsPollers = 4;
 
 std::string str(const nlohmann::json& j, const char* key) {
   auto it = j.find(key);
@@ -61,9 +65,7 @@ void BucketConnector::sqsCall(const std::string& op, const nlohmann::json& body,
 }
 
 void BucketConnector::pollSqs() {
-  if (stopped_ || polling_ || !once_error_.empty()) return;
-  if (queue_.size() >= kHighWater) return;  // committed() polls again
-  polling_ = true;
+  if (stopped_ || backing_off_ || !once_error_.empty()) return;
   // `sluice once` stops at the first empty answer: a short wait is enough to know.
   const auto wait = running_ ? spec_.wait : std::min(spec_.wait, Duration(2000));
   nlohmann::json body = {{"QueueUrl", spec_.queue_url},
@@ -71,13 +73,17 @@ void BucketConnector::pollSqs() {
                          {"WaitTimeSeconds", wait.count() / 1000},
                          {"VisibilityTimeout", spec_.visibility.count() / 1000},
                          {"MessageSystemAttributeNames", {"All"}}};
-  sqsCall("ReceiveMessage", body, [this, alive = alive_](HttpResponse r) {
-    if (*alive) onReceive(r);
-  });
+  // While the queue is long, no more: drained() polls again.
+  while (polls_ < (running_ ? kSqsPollers : 1) && queue_.size() < kHighWater) {
+    ++polls_;
+    sqsCall("ReceiveMessage", body, [this, alive = alive_](HttpResponse r) {
+      if (*alive) onReceive(r);
+    });
+  }
 }
 
 void BucketConnector::onReceive(const HttpResponse& r) {
-  polling_ = false;
+  --polls_;
   if (stopped_) return;
   auto j = r.status == 200 ? nlohmann::json::parse(r.body, nullptr, false) : nlohmann::json();
   if (r.status != 200 || !j.is_object()) {
@@ -87,13 +93,17 @@ void BucketConnector::onReceive(const HttpResponse& r) {
       for (auto& w : std::exchange(drained_waiters_, {})) whenIdle(std::move(w), why);
       return;
     }
+    if (backing_off_) return;  // another poll's failure already waits
     stream_error_ = why + "; again in " + std::to_string(backoff_.count() / 1000) + "s";
     ctx_.log->warn("source {}: {}", spec_.name, stream_error_);
     publishHealth();
+    backing_off_ = true;
     poll_timer_.expires_after(backoff_);
     backoff_ = std::min(backoff_ * 2, std::chrono::milliseconds(60'000));
     poll_timer_.async_wait([this, alive = alive_](boost::system::error_code ec) {
-      if (!ec && *alive) pollSqs();
+      if (ec || !*alive) return;
+      backing_off_ = false;
+      pollSqs();
     });
     return;
   }

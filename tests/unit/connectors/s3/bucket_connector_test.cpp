@@ -503,6 +503,17 @@ TEST_F(SqsFixture, AMessageIsDeletedOnlyAfterItsCommitAndStaysHiddenMeanwhile) {
   conn->stop();
 }
 
+// One long poll brings at most 10 messages a round trip: while running, several are in flight.
+TEST_F(SqsFixture, SeveralReceivesAreInFlightWhileRunning) {
+  minio.server.setHandler([](const RecordedRequest&) -> std::optional<CannedResponse> {
+    return std::nullopt;  // every long poll stays open
+  });
+  conn->start();
+  ASSERT_TRUE(runUntil([&] { return calls("ReceiveMessage").size() == 4; }));
+  conn->stop();
+  EXPECT_EQ(calls("ReceiveMessage").size(), 4u);
+}
+
 TEST_F(SqsFixture, OnceReadsUntilAnEmptyAnswerAndWaitsForTheDelete) {
   ASSERT_EQ(catchUp(), "");
   EXPECT_EQ(calls("DeleteMessageBatch").size(), 1u);
