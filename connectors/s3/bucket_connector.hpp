@@ -4,7 +4,8 @@
 // Invariants:
 //  - One commit in flight; work waits in `queue_`, which stays short: a listen stream is paused
 //    and a listing waits while it is long (TCP flow control then holds MinIO back).
-//  - `index_` (key → version) mirrors the source index as committed: it changes only after a
+//  - `index_` (key → version, and tombstones) mirrors the source index as committed: it changes
+//  only after a
 //    commit succeeded, in the order of the commits.
 //  - Every event id comes from objectEvent(), whichever path saw the change (stream, push,
 //    listing), so a change seen twice is deduplicated by the queue.
@@ -23,6 +24,7 @@
 
 #include "connectors/s3/bucket_spec.hpp"
 #include "connectors/s3/s3_records.hpp"
+#include "daemon/commit_pump.hpp"
 #include "daemon/http_server.hpp"
 #include "daemon/line_framer.hpp"
 #include "daemon/s3_client.hpp"
@@ -46,13 +48,7 @@ class BucketConnector final : public Connector {
   // of the stream, one push or one listing page).
   static constexpr std::size_t kHighWater = 64;
   using Done = std::function<void(std::string error)>;
-  struct Work {
-    Batch batch;
-    std::function<void(bool ok)> after;  // after the commit (push: answers the sender)
-    // A failed commit is retried (SQS: its messages stay hidden); otherwise the work is given
-    // up with after(false) and its sender keeps it (push).
-    bool keep_on_failure = false;
-  };
+  using Work = CommitPump::Work;
   // One reconciliation: the keys listed so far and those live events changed meanwhile.
   struct Scan {
     std::string why;
@@ -68,11 +64,8 @@ class BucketConnector final : public Connector {
   };
 
   void loadIndex();
+  // Queues a work for commit (CommitPump), pausing the stream while the queue is long.
   void enqueue(Work w);
-  void pump();
-  void committed(std::size_t works, const CommitResult& r);
-  void whenIdle(Done done, std::string error);
-  void notifyIdle();
   // After a commit (or a failed one): resumes what waited for the queue to shorten.
   void drained();
   bool wanted(const std::string& key) const;
@@ -108,21 +101,9 @@ class BucketConnector final : public Connector {
   Origin origin_;
   std::unique_ptr<AwsCredentialsProvider> creds_;
   std::unique_ptr<S3Client> s3_;  // null: push mode without credentials (no reconciling)
-  std::unordered_map<std::string, ObjectVersion> index_;  // objects the bucket has
-  std::unordered_map<std::string, Tombstone> gone_;       // removals within the dedup horizon
-  // The index update that records `key` (version `v`) as removed now: a tombstone when the
-  // version is known, else nothing is kept.
-  IndexUpdate removal(const std::string& key, const ObjectVersion& v) const;
-  bool loaded_ = false, running_ = false, stopped_ = false;
-  std::deque<Work> queue_;
-  bool committing_ = false, retry_pending_ = false;
-  std::size_t inflight_works_ = 0;  // the works of the commit in flight (queue_'s first)
-  std::string once_error_;          // `sluice once`: a commit failed; every waiter hears it
-  std::size_t batch_limit_;         // events per commit; halved while the queue is full
-  int failures_ = 0;
-  std::string intake_error_;
-  boost::asio::steady_timer retry_timer_;
-  std::vector<std::pair<Done, std::string>> idle_waiters_;
+  VersionIndex index_;            // objects the bucket has, removals within the dedup horizon
+  bool running_ = false, stopped_ = false;
+  CommitPump pump_;
   // listen
   std::uint64_t stream_id_ = 0;
   bool streaming_ = false, stream_open_ = false, paused_ = false;

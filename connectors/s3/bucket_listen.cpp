@@ -146,7 +146,7 @@ void BucketConnector::reconcile(const std::string& why, Done done) {
 
 void BucketConnector::listPage() {
   if (!scan_ || stopped_ || scan_->page_in_flight) return;
-  if (queue_.size() >= kHighWater) {  // resumed from committed()
+  if (pump_.size() >= kHighWater) {  // resumed from committed()
     scan_->waiting = true;
     return;
   }
@@ -180,8 +180,8 @@ void BucketConnector::onPage(S3ListPage page) {
     scan_->seen.insert(o.key);
     if (scan_->touched.count(o.key)) continue;  // the stream's news is newer than this page
     ObjectVersion v{o.etag, o.last_modified_ms, o.size};
-    auto known = index_.find(o.key);
-    if (known != index_.end() && sameVersion(known->second, v)) continue;
+    const ObjectVersion* known = index_.find(o.key);
+    if (known && sameVersion(*known, v)) continue;
     if (spec_.emit_created) {
       Event ev =
           objectEvent(origin_, EventType::Created, spec_.bucket, o.key, v, "", o.last_modified_ms);
@@ -202,7 +202,7 @@ void BucketConnector::finishScan(std::string error) {
     Work w;
     w.batch.source = spec_.name;
     const std::int64_t now = ctx_.clock.nowMs();
-    for (auto& [key, v] : index_) {
+    for (auto& [key, v] : index_.objects()) {
       if (scan_->seen.count(key) || scan_->touched.count(key)) continue;
       if (key.compare(0, spec_.prefix.size(), spec_.prefix) != 0) continue;  // not listed
       if (spec_.emit_removed && wanted(key)) {
@@ -210,11 +210,11 @@ void BucketConnector::finishScan(std::string error) {
         ev.note = "missing from a listing of the bucket (" + scan_->why + ")";
         w.batch.events.push_back(std::move(ev));
       }
-      w.batch.index.push_back(removal(key, v));
+      w.batch.index.push_back(VersionIndex::removal(key, v, now));
     }
     // Removals remembered past the dedup horizon are forgotten: the queue forgot their ids.
     const std::int64_t horizon = now - ctx_.dedup_horizon.count();
-    for (auto& [key, t] : gone_)
+    for (auto& [key, t] : index_.removals())
       if (t.removed_ms < horizon && !scan_->touched.count(key))
         w.batch.index.push_back({key, std::nullopt});
     if (!w.batch.index.empty()) enqueue(std::move(w));
@@ -227,7 +227,7 @@ void BucketConnector::finishScan(std::string error) {
   std::unique_ptr<Scan> done = std::move(scan_);
   startup_pending_ = false;
   publishHealth();
-  for (auto& w : done->waiters) whenIdle(std::move(w), error);
+  for (auto& w : done->waiters) pump_.whenIdle(std::move(w), error);
   if (done->again) {
     reconcile(done->again_why, {});
     for (auto& w : done->again_waiters) scan_->waiters.push_back(std::move(w));

@@ -65,7 +65,7 @@ void BucketConnector::sqsCall(const std::string& op, const nlohmann::json& body,
 }
 
 void BucketConnector::pollSqs() {
-  if (stopped_ || backing_off_ || !once_error_.empty()) return;
+  if (stopped_ || backing_off_ || !pump_.onceError().empty()) return;
   // `sluice once` stops at the first empty answer: a short wait is enough to know.
   const auto wait = running_ ? spec_.wait : std::min(spec_.wait, Duration(2000));
   nlohmann::json body = {{"QueueUrl", spec_.queue_url},
@@ -74,7 +74,7 @@ void BucketConnector::pollSqs() {
                          {"VisibilityTimeout", spec_.visibility.count() / 1000},
                          {"MessageSystemAttributeNames", {"All"}}};
   // While the queue is long, no more: drained() polls again.
-  while (polls_ < (running_ ? kSqsPollers : 1) && queue_.size() < kHighWater) {
+  while (polls_ < (running_ ? kSqsPollers : 1) && pump_.size() < kHighWater) {
     ++polls_;
     sqsCall("ReceiveMessage", body, [this, alive = alive_](HttpResponse r) {
       if (*alive) onReceive(r);
@@ -90,7 +90,7 @@ void BucketConnector::onReceive(const HttpResponse& r) {
     const std::string why = r.status == 200 ? "ReceiveMessage: an answer that is not JSON"
                                             : "ReceiveMessage: " + sqsError(r);
     if (!running_) {  // `sluice once`: say so, the next run starts over
-      for (auto& w : std::exchange(drained_waiters_, {})) whenIdle(std::move(w), why);
+      for (auto& w : std::exchange(drained_waiters_, {})) pump_.whenIdle(std::move(w), why);
       return;
     }
     if (backing_off_) return;  // another poll's failure already waits
@@ -116,7 +116,7 @@ void BucketConnector::onReceive(const HttpResponse& r) {
   }
   auto messages = j.find("Messages");
   if (messages == j.end() || !messages->is_array() || messages->empty()) {
-    for (auto& w : std::exchange(drained_waiters_, {})) whenIdle(std::move(w), "");
+    for (auto& w : std::exchange(drained_waiters_, {})) pump_.whenIdle(std::move(w), "");
     if (running_) pollSqs();
     return;
   }
@@ -164,7 +164,7 @@ void BucketConnector::deleteMessages(std::vector<std::string> handles) {
             [this, alive = alive_](HttpResponse r) {
               if (!*alive) return;
               --deletes_in_flight_;
-              notifyIdle();
+              pump_.notifyIdle();
               auto j = nlohmann::json::parse(r.body, nullptr, false);
               auto failed = j.is_object() ? j.find("Failed") : j.end();
               // Not fatal: the message comes back after its timeout, and is stored once.

@@ -45,47 +45,6 @@ std::optional<nlohmann::json> fromEventBridge(const nlohmann::json& j) {
 
 }  // namespace
 
-std::string toFingerprint(const ObjectVersion& v) {
-  return v.etag + ":" + std::to_string(v.mtime_ms) + ":" + std::to_string(v.size);
-}
-
-std::optional<ObjectVersion> parseFingerprint(std::string_view fp) {
-  auto c2 = fp.rfind(':');
-  if (c2 == std::string_view::npos || c2 == 0) return std::nullopt;
-  auto c1 = fp.rfind(':', c2 - 1);
-  if (c1 == std::string_view::npos) return std::nullopt;
-  ObjectVersion v;
-  v.etag = std::string(fp.substr(0, c1));
-  auto num = [](std::string_view s, std::int64_t& out) {
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-    return !s.empty() && ec == std::errc() && p == s.data() + s.size();
-  };
-  if (!num(fp.substr(c1 + 1, c2 - c1 - 1), v.mtime_ms) || !num(fp.substr(c2 + 1), v.size))
-    return std::nullopt;
-  return v;
-}
-
-std::string toTombstone(const Tombstone& t) {
-  return "~" + toFingerprint(t.version) + "@" + std::to_string(t.removed_ms);
-}
-
-std::optional<Tombstone> parseTombstone(std::string_view text) {
-  auto at = text.rfind('@');
-  if (text.empty() || text.front() != '~' || at == std::string_view::npos) return std::nullopt;
-  Tombstone t;
-  auto v = parseFingerprint(text.substr(1, at - 1));
-  std::string_view ms = text.substr(at + 1);
-  auto [p, ec] = std::from_chars(ms.data(), ms.data() + ms.size(), t.removed_ms);
-  if (!v || ms.empty() || ec != std::errc() || p != ms.data() + ms.size()) return std::nullopt;
-  t.version = *v;
-  return t;
-}
-
-bool sameVersion(const ObjectVersion& a, const ObjectVersion& b) {
-  return a.etag == b.etag && a.size == b.size &&
-         (a.mtime_ms == b.mtime_ms || a.mtime_ms == 0 || b.mtime_ms == 0);
-}
-
 Event objectEvent(const Origin& o, EventType type, const std::string& bucket,
                   const std::string& key, const ObjectVersion& v, const std::string& fallback,
                   std::int64_t time_ms) {

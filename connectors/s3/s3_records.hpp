@@ -16,31 +16,9 @@
 #include <vector>
 
 #include "daemon/event.hpp"
+#include "daemon/version_index.hpp"
 
 namespace sluice::connectors::s3 {
-
-// What a source knows of an object, as kept in its index ("etag:mtime_ms:size").
-struct ObjectVersion {
-  std::string etag;
-  std::int64_t mtime_ms = 0;
-  std::int64_t size = 0;
-  bool operator==(const ObjectVersion&) const = default;
-};
-std::string toFingerprint(const ObjectVersion& v);
-std::optional<ObjectVersion> parseFingerprint(std::string_view fp);
-// A removal the index remembers ("~etag:mtime:size@ms"), until the dedup horizon has passed:
-// a removal seen again later (a replayed push, a late stream line after a listing found it
-// gone) then names the same version and gets the same id.
-struct Tombstone {
-  ObjectVersion version;
-  std::int64_t removed_ms = 0;
-};
-std::string toTombstone(const Tombstone& t);
-std::optional<Tombstone> parseTombstone(std::string_view text);
-
-// Two versions are the same object version; a modification time of 0 is unknown (AWS and Ceph
-// records carry none) and then ETag and size decide.
-bool sameVersion(const ObjectVersion& a, const ObjectVersion& b);
 
 struct Origin {
   std::string source;    // the config name
