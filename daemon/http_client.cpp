@@ -442,6 +442,7 @@ struct HttpClient::Impl {
     set(CURLOPT_SSL_VERIFYPEER, r.verify_tls ? 1L : 0L);
     set(CURLOPT_SSL_VERIFYHOST, r.verify_tls ? 2L : 0L);
     if (!r.ca_file.empty()) set(CURLOPT_CAINFO, r.ca_file.c_str());
+    if (!r.ca_path.empty()) set(CURLOPT_CAPATH, r.ca_path.c_str());
     set(CURLOPT_HTTP_VERSION,
         static_cast<long>(r.version == HttpVersion::Http1_1 ? CURL_HTTP_VERSION_1_1
                           : r.version == HttpVersion::Http2 ? CURL_HTTP_VERSION_2_0

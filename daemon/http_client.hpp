@@ -33,6 +33,8 @@ struct HttpRequest {
   std::chrono::milliseconds connect_timeout{10'000};
   bool verify_tls = true;
   std::string ca_file;  // extra CA bundle; empty = system store
+  std::string ca_path;  // a directory of hashed CA certificates (c_rehash), e.g.
+                        // /etc/grid-security/certificates
   HttpVersion version = HttpVersion::Auto;
   std::optional<std::pair<std::string, std::string>> basic_auth;  // user, password
   // Streaming: when set, body chunks are passed here instead of being collected; return false
