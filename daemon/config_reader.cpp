@@ -117,8 +117,12 @@ std::optional<Duration> parseDuration(std::string_view s) {
     size_t u = i;
     while (i < s.size() && std::isalpha(static_cast<unsigned char>(s[i]))) ++i;
     auto unit = s.substr(u, i - u);
-    std::int64_t mult = unit == "ms" ? 1 : unit == "s" ? 1000 : unit == "m" ? 60'000
-                      : unit == "h" ? 3'600'000 : unit == "d" ? 86'400'000 : 0;
+    std::int64_t mult = unit == "ms"  ? 1
+                        : unit == "s" ? 1000
+                        : unit == "m" ? 60'000
+                        : unit == "h" ? 3'600'000
+                        : unit == "d" ? 86'400'000
+                                      : 0;
     if (mult == 0) return std::nullopt;
     if (n * mult > std::numeric_limits<std::int64_t>::max() - total) return std::nullopt;
     total += n * mult;
@@ -137,10 +141,14 @@ std::optional<std::uint64_t> parseSize(std::string_view s) {
   if (i == 0) return std::nullopt;
   auto unit = s.substr(i);
   while (!unit.empty() && unit.front() == ' ') unit.remove_prefix(1);
-  std::uint64_t mult = unit.empty() || unit == "B" ? 1
-                     : unit == "KiB" ? 1ULL << 10 : unit == "MiB" ? 1ULL << 20
-                     : unit == "GiB" ? 1ULL << 30 : unit == "KB" || unit == "kB" ? 1000
-                     : unit == "MB" ? 1000'000 : unit == "GB" ? 1000'000'000 : 0;
+  std::uint64_t mult = unit.empty() || unit == "B"    ? 1
+                       : unit == "KiB"                ? 1ULL << 10
+                       : unit == "MiB"                ? 1ULL << 20
+                       : unit == "GiB"                ? 1ULL << 30
+                       : unit == "KB" || unit == "kB" ? 1000
+                       : unit == "MB"                 ? 1000'000
+                       : unit == "GB"                 ? 1000'000'000
+                                                      : 0;
   if (mult == 0 || n > std::numeric_limits<std::uint64_t>::max() / mult) return std::nullopt;
   return n * mult;
 }
@@ -347,8 +355,7 @@ std::vector<std::string> MapReader::stringList(const std::string& key) {
   }
   for (size_t i = 0; i < n.size(); ++i) {
     if (!n[i].IsScalar()) {
-      errors_.add(childPath(key) + "[" + std::to_string(i) + "]", lineOf(n[i]),
-                  "must be a string");
+      errors_.add(childPath(key) + "[" + std::to_string(i) + "]", lineOf(n[i]), "must be a string");
       continue;
     }
     std::vector<std::string> missing;
@@ -427,6 +434,23 @@ void MapReader::finish() {
   for (auto it = node_.begin(); it != node_.end(); ++it) {
     auto k = it->first.as<std::string>();
     if (!used_.count(k)) errors_.add(childPath(k), lineOf(it->first), "unknown key");
+  }
+}
+
+void parseEventKinds(MapReader& m, const std::string& type, bool& created, bool& removed,
+                     bool* moved) {
+  if (!m.has("events")) return;
+  created = false;
+  for (auto& e : m.stringList("events")) {
+    if (e == "created")
+      created = true;
+    else if (e == "removed")
+      removed = true;
+    else if (e == "moved" && moved)
+      *moved = true;
+    else
+      m.error("events", "unknown event \"" + e + "\" (" + type + " sources emit created, removed" +
+                            (moved ? ", moved)" : ")"));
   }
 }
 

@@ -7,6 +7,8 @@
 // Parsing does no I/O except reading `*_file` secrets and the environment.
 // Relative paths resolve against the config file's directory, never the process's current
 // directory (which differs between `make run`, systemd and `sluice check` from a shell).
+#include <yaml-cpp/yaml.h>
+
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -15,8 +17,6 @@
 #include <set>
 #include <string>
 #include <vector>
-
-#include <yaml-cpp/yaml.h>
 
 namespace sluice {
 
@@ -135,6 +135,11 @@ class MapReader {
   ConfigErrors& errors_;
   std::set<std::string> used_;
 };
+
+// A source's `events:` list (default [created]): sets the kinds it names; `moved` is null for
+// source types that cannot pair renames, and `type` names the type in the error.
+void parseEventKinds(MapReader& m, const std::string& type, bool& created, bool& removed,
+                     bool* moved);
 
 // Expands ${NAME} in `s`; unset variables are reported through `missing`.
 std::string expandEnv(const std::string& s, std::vector<std::string>* missing);

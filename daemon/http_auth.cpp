@@ -1,6 +1,26 @@
 #include "daemon/http_auth.hpp"
 
+#include <unistd.h>
+
+#include <filesystem>
+
 namespace sluice {
+namespace {
+
+// A certificate, key or CA that cannot be read is a config error now, not a TLS failure at
+// the first request (libcurl's message would not name the key).
+void mustRead(MapReader& m, const std::string& key, const std::string& path, bool dir) {
+  std::error_code ec;
+  const auto st = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(st))
+    m.error(key, "cannot read " + path + ": no such file");
+  else if (dir != std::filesystem::is_directory(st))
+    m.error(key, path + (dir ? " is not a directory" : " is not a file"));
+  else if (::access(path.c_str(), R_OK) != 0)
+    m.error(key, "cannot read " + path + ": permission denied");
+}
+
+}  // namespace
 
 std::string HttpAuthConfig::describe() const {
   std::string what;
@@ -32,15 +52,15 @@ void parseHttpAuth(MapReader& m, HttpAuthConfig& c, const std::string& token_key
   }
   if (!c.username.empty() && (!c.token_file.empty() || c.token))
     m.error(file_key, "give either username/password or " + token_key + ", not both");
-  if (auto cert = m.pathValue("cert")) c.cert = cert->string();
-  if (auto key = m.pathValue("key")) c.key = key->string();
+  if (auto cert = m.pathValue("cert")) mustRead(m, "cert", c.cert = cert->string(), false);
+  if (auto key = m.pathValue("key")) mustRead(m, "key", c.key = key->string(), false);
   if (c.cert.empty() && !c.key.empty()) m.error("key", "needs cert");
   if (!c.cert.empty() && c.key.empty()) c.key = c.cert;  // a grid proxy: both in one file
 }
 
 void parseTlsTrust(MapReader& m, HttpAuthConfig& c) {
-  if (auto ca = m.pathValue("ca_file")) c.ca_file = ca->string();
-  if (auto ca = m.pathValue("ca_path")) c.ca_path = ca->string();
+  if (auto ca = m.pathValue("ca_file")) mustRead(m, "ca_file", c.ca_file = ca->string(), false);
+  if (auto ca = m.pathValue("ca_path")) mustRead(m, "ca_path", c.ca_path = ca->string(), true);
 }
 
 HttpAuth::HttpAuth(HttpAuthConfig c) : c_(std::move(c)) {

@@ -356,7 +356,18 @@ struct HttpClient::Impl {
     t->started = Clock::now();
     t->easy = curl_easy_init();
     CURLMcode mc = CURLM_OK;
-    if (t->easy && configure(*t) && (mc = curl_multi_add_handle(multi, t->easy)) == CURLM_OK) {
+    const bool ready = t->easy && configure(*t);
+    if (ready && in_curl > 0) {
+      // Called from inside a curl callback (e.g. on_response starting the next request):
+      // libcurl refuses curl_multi_add_handle there, so the transfer starts once it returned.
+      auto id = t->id;
+      transfers.emplace(id, std::move(t));
+      asio::post(io, [this, token = std::weak_ptr<int>(alive), id] {
+        if (!token.expired()) addLater(id);
+      });
+      return id;
+    }
+    if (ready && (mc = curl_multi_add_handle(multi, t->easy)) == CURLM_OK) {
       auto id = t->id;
       transfers.emplace(id, std::move(t));
       return id;
@@ -370,6 +381,18 @@ struct HttpClient::Impl {
     curl_slist_free_all(t->headers);
     postDone(*t);
     return t->id;
+  }
+
+  void addLater(std::uint64_t id) {
+    auto it = transfers.find(id);
+    if (it == transfers.end()) return;  // cancelled meanwhile
+    Transfer& t = *it->second;
+    if (CURLMcode mc = curl_multi_add_handle(multi, t.easy); mc != CURLM_OK) {
+      t.resp.curl_code = CURLE_FAILED_INIT;
+      t.resp.error = curl_multi_strerror(mc);
+      finish(t, /*cancelled=*/false);
+      transfers.erase(it);
+    }
   }
 
   static size_t onRead(char* buf, size_t size, size_t n, void* userp) {

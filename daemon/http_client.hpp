@@ -62,6 +62,12 @@ struct HttpRequest {
   std::string client_key;
 };
 
+// Keeps the start of an error body that arrives through on_body (what a stream's server said
+// when it refused it), at most `cap` bytes.
+inline void appendCapped(std::string& to, std::string_view chunk, std::size_t cap = 4096) {
+  if (to.size() < cap) to.append(chunk.substr(0, cap - to.size()));
+}
+
 struct HttpResponse {
   long status = 0;      // 0 when no HTTP answer arrived
   HttpHeaders headers;  // names lower-cased

@@ -11,15 +11,7 @@ std::unique_ptr<ConnectorSpec> parseLocalSpec(MapReader& m) {
   auto spec = std::make_unique<LocalSpec>();
   spec->path = m.requiredPath("path").string();  // relative: to the config file's folder
   spec->recursive = m.boolean("recursive", true);
-  if (m.has("events")) {
-    spec->emit_created = false;
-    for (auto& e : m.stringList("events")) {
-      if (e == "created") spec->emit_created = true;
-      else if (e == "removed") spec->emit_removed = true;
-      else if (e == "moved") spec->emit_moved = true;
-      else m.error("events", "unknown event \"" + e + "\" (local sources emit created, removed, moved)");
-    }
-  }
+  parseEventKinds(m, "local", spec->emit_created, spec->emit_removed, &spec->emit_moved);
   spec->ignore = m.stringList("ignore");
   spec->rescan_interval = m.duration("rescan_interval", Duration(0));
   spec->max_watches = static_cast<std::uint64_t>(m.integer("max_watches", 0, 0, 1LL << 32));

@@ -16,7 +16,6 @@ namespace sluice::connectors::s3 {
 namespace {
 
 constexpr int kPageKeys = 1000;
-constexpr std::size_t kMaxErrorBody = 4096;
 
 }  // namespace
 
@@ -71,8 +70,7 @@ bool BucketConnector::onResponse(long status) {
 
 bool BucketConnector::onChunk(std::string_view chunk) {
   if (stream_status_ != 200) {
-    error_body_.append(
-        chunk.substr(0, kMaxErrorBody - std::min(kMaxErrorBody, error_body_.size())));
+    appendCapped(error_body_, chunk);
     return true;
   }
   Batch b;

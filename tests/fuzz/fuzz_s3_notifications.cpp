@@ -22,7 +22,8 @@ void checkRecord(const sluice::connectors::s3::ParsedRecord& r) {
   ev.native = r.native;
   sluice::Event back = sluice::fromJson(sluice::toJson(ev));
   FUZZ_CHECK(back.key == ev.key && back.path == ev.path && back.id == ev.id);
-  if (auto v = s3::parseFingerprint(s3::toFingerprint(r.version))) FUZZ_CHECK(*v == r.version);
+  if (auto v = sluice::parseFingerprint(sluice::toFingerprint(r.version)))
+    FUZZ_CHECK(*v == r.version);
 }
 
 }  // namespace

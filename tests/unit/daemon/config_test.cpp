@@ -1,7 +1,6 @@
 #include "daemon/config.hpp"
 
 #include <gtest/gtest.h>
-
 #include <sys/wait.h>
 
 #include <cstdlib>
@@ -60,8 +59,8 @@ TEST(Config, ParsesAValidConfigWithDefaultsAndOverrides) {
   EXPECT_FALSE(c.delivery.backoff.full_jitter);
   EXPECT_EQ(c.dedup_horizon, Duration(2 * 86'400'000LL));
   ASSERT_EQ(c.sinks.size(), 2u);
-  EXPECT_EQ(c.sinks[0]->policy.max_attempts, 7);          // sink override
-  EXPECT_EQ(c.sinks[1]->policy.max_attempts, 5);          // global default
+  EXPECT_EQ(c.sinks[0]->policy.max_attempts, 7);  // sink override
+  EXPECT_EQ(c.sinks[1]->policy.max_attempts, 5);  // global default
   EXPECT_EQ(c.sinks[1]->policy.backoff.max, Duration(60'000));
   ASSERT_EQ(c.routes.size(), 1u);
   EXPECT_EQ(c.routes[0].filter.min_size, 1024);
@@ -85,15 +84,18 @@ sinks:
 routes:
   - from: [Inbox]
     to: [nowhere]
-)", "bad.yaml");
+)",
+                       "bad.yaml");
   ASSERT_FALSE(r.config);
   std::string all = errorsOf(r);
   EXPECT_NE(all.find("colour (line 2): unknown key"), std::string::npos) << all;
   EXPECT_NE(all.find("delivery.timeout (line 4): must be a duration"), std::string::npos) << all;
   EXPECT_NE(all.find("sources[0].name (line 6): must match [a-z0-9_-]+"), std::string::npos) << all;
   EXPECT_NE(all.find("sources[0].path (line 6): is required"), std::string::npos) << all;
-  EXPECT_NE(all.find("sources[1].type (line 9): unknown source type \"ftp\""), std::string::npos) << all;
-  EXPECT_NE(all.find("sinks[0].max_attempts (line 14): must be a whole number"), std::string::npos) << all;
+  EXPECT_NE(all.find("sources[1].type (line 9): unknown source type \"ftp\""), std::string::npos)
+      << all;
+  EXPECT_NE(all.find("sinks[0].max_attempts (line 14): must be a whole number"), std::string::npos)
+      << all;
   EXPECT_NE(all.find("routes[0].to (line 17): unknown sink \"nowhere\""), std::string::npos) << all;
   EXPECT_GE(r.errors.size(), 7u);
 }
@@ -108,7 +110,8 @@ sinks:
   - {name: s, type: supervisor, command: [/bin/true]}
 routes:
   - {from: [a], to: [s]}
-)", "x");
+)",
+                       "x");
   std::string all = errorsOf(r);
   EXPECT_NE(all.find("duplicate name \"a\""), std::string::npos) << all;
   // At the entry itself, like every other error, not at the line of `sources:`.
@@ -128,9 +131,11 @@ sinks:
   - name: hook
     type: webhook
     url: ${SLUICE_TEST_HOOK_URL}
-    auth: {bearer_file: )" + secret.string() + R"(}
+    auth: {bearer_file: )" +
+                           secret.string() + R"(}
 routes: [{from: in, to: hook}]
-)", "x");
+)",
+                       "x");
   ASSERT_TRUE(r.config) << errorsOf(r);
   ASSERT_EQ(r.config->secrets.size(), 1u);
   EXPECT_EQ(r.config->secrets[0], "s3cr3t-token");  // trailing newline stripped
@@ -138,14 +143,16 @@ routes: [{from: in, to: hook}]
 sources: [{name: in, type: local, path: "${SLUICE_TEST_UNSET_VARIABLE}"}]
 sinks: [{name: s, type: supervisor, command: [/bin/true]}]
 routes: [{from: in, to: s}]
-)", "x");
+)",
+                             "x");
   EXPECT_NE(errorsOf(missing).find("environment variable SLUICE_TEST_UNSET_VARIABLE is not set"),
             std::string::npos);
   auto unreadable = parseConfig(R"(
 sources: [{name: in, type: local, path: /tmp}]
 sinks: [{name: h, type: webhook, url: "http://x", auth: {bearer_file: /nonexistent/t}}]
 routes: [{from: in, to: h}]
-)", "x");
+)",
+                                "x");
   EXPECT_NE(errorsOf(unreadable).find("sinks[0].auth.bearer_file"), std::string::npos)
       << errorsOf(unreadable);
 }
@@ -176,11 +183,13 @@ class InDirectory {
 TEST(Config, SecretFileThatIsADirectoryIsAnErrorNamingTheKey) {
   test::TempDir dir;
   auto r = parseConfig(R"(
-http: {ingress_token_file: )" + dir.path().string() + R"(}
+http: {ingress_token_file: )" +
+                           dir.path().string() + R"(}
 sources: [{name: in, type: local, path: /tmp}]
 sinks: [{name: h, type: webhook, url: "http://x", auth: {bearer_file: /}}]
 routes: [{from: in, to: h}]
-)", "x");
+)",
+                       "x");
   ASSERT_FALSE(r.config);
   std::string all = errorsOf(r);
   EXPECT_NE(all.find("http.ingress_token_file (line 2): cannot read secret file " +
@@ -212,10 +221,13 @@ TEST(Config, SecretFileReadableByOthersIsAWarningNamingIt) {
   auto r = parseConfig(R"(
 sources: [{name: in, type: local, path: /tmp}]
 sinks:
-  - {name: a, type: webhook, url: "http://x", auth: {bearer_file: )" + open + R"(}}
-  - {name: b, type: webhook, url: "http://x", auth: {bearer_file: )" + closed + R"(}}
+  - {name: a, type: webhook, url: "http://x", auth: {bearer_file: )" +
+                           open + R"(}}
+  - {name: b, type: webhook, url: "http://x", auth: {bearer_file: )" +
+                           closed + R"(}}
 routes: [{from: in, to: [a, b]}]
-)", "x");
+)",
+                       "x");
   ASSERT_TRUE(r.config) << errorsOf(r);
   ASSERT_EQ(r.warnings.size(), 1u);
   EXPECT_EQ(r.warnings[0].str(), "sinks[0].auth.bearer_file (line 4): secret file " + open +
@@ -326,7 +338,8 @@ TEST(Config, DurationsAndSizes) {
 // Registration cannot silently vanish: every expected type is registered and the shipped
 // configs parse.
 TEST(Registry, ExpectedPluginTypesAreRegistered) {
-  EXPECT_EQ(connectorTypes(), (std::vector<std::string>{"local", "minio", "s3"}));
+  EXPECT_EQ(connectorTypes(),
+            (std::vector<std::string>{"dcache", "local", "minio", "onedata", "s3"}));
   EXPECT_EQ(sinkTypes(), (std::vector<std::string>{"supervisor", "webhook"}));
 }
 

@@ -4,13 +4,12 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <boost/asio/io_context.hpp>
 #include <fstream>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
 
 #include "daemon/http_client.hpp"
 #include "tests/unit/support/loop.hpp"
@@ -83,6 +82,33 @@ TEST_F(HttpStreamTest, OnResponseReturningFalseAbortsBeforeAnyBody) {
   EXPECT_FALSE(body);
 }
 
+// A stream's head may start other requests (a subscription once the stream is open): libcurl
+// refuses new handles inside its callbacks, so they start right after, and complete.
+TEST_F(HttpStreamTest, CallbacksMayStartAndCancelOtherRequests) {
+  server.respondWith(CannedResponse{200, {}, "", {"a", "b"}});
+  std::optional<HttpResponse> side, cancelled;
+  HttpRequest req;
+  req.method = "GET";
+  req.url = server.url("/events");
+  req.on_response = [&](long, const HttpHeaders&) {
+    HttpRequest r2;
+    r2.method = "GET";
+    r2.url = server.url("/side");
+    client.send(std::move(r2), [&](HttpResponse r) { side = std::move(r); });
+    HttpRequest r3 = {};
+    r3.method = "GET";
+    r3.url = server.url("/never");
+    client.cancel(client.send(std::move(r3), [&](HttpResponse r) { cancelled = std::move(r); }));
+    return true;
+  };
+  req.on_body = [](std::string_view) { return true; };
+  auto r = roundTrip(std::move(req));
+  EXPECT_EQ(r.status, 200);
+  ASSERT_TRUE(runUntil(io, [&] { return side && cancelled; }));
+  EXPECT_EQ(side->status, 200) << side->error;
+  EXPECT_TRUE(cancelled->cancelled);
+}
+
 TEST_F(HttpStreamTest, AnIdleStreamTimesOut) {
   server.setHandler([](const test::RecordedRequest&) { return std::nullopt; });  // silence
   HttpRequest req;
@@ -108,7 +134,8 @@ TEST_F(HttpStreamTest, PausedStreamsReadNothingUntilResumedAndLoseNothing) {
   };
   auto id = client.send(std::move(req), [&](HttpResponse r) { out = std::move(r); });
   client.pause(id);
-  EXPECT_FALSE(runUntil(io, [&] { return out.has_value() || !got.empty(); }, 300ms));
+  EXPECT_FALSE(runUntil(
+      io, [&] { return out.has_value() || !got.empty(); }, 300ms));
   client.resume(id);
   ASSERT_TRUE(runUntil(io, [&] { return out.has_value(); }));
   EXPECT_EQ(out->curl_code, 0) << out->error;
