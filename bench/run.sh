@@ -10,7 +10,11 @@
 #   4. sluice's peak RSS idle and with PENDING (1,000,000) pending deliveries;
 #   5. object stores (`type: s3`, bench/s3_bench.py against tests/integration/fake_s3.py):
 #      SQS messages/s, ListObjectsV2 scan objects/s and push requests/s through `sluice once`,
-#      beside a plain Python client on the same fake (SQS, listing) and nginx (push).
+#      beside a plain Python client on the same fake (SQS, listing) and nginx (push);
+#   6. federated storage (bench/federated_bench.py against tests/integration/fake_dcache.py and
+#      fake_onedata.py): files/s one dCache SSE stream and one Onedata changes stream carry into
+#      the queue, and a 100,000-entry dCache tree reconciled, beside a Python reader / lister
+#      of the same fake and the fake's own pace. It writes its own block, after the Results.
 # Each measurement runs BENCH_RUNS (3) times; bench/README.md's results section is rewritten
 # from the figures (min / median / max), and the raw JSON lines go to bench/last-run.jsonl.
 #
@@ -20,10 +24,11 @@
 # BENCH_BURST, BENCH_NAIVE_BURST, BENCH_PENDING, BENCH_QUEUE_SECONDS, BENCH_KEEP=1 (keep the
 # temp dir), BENCH_UPDATE_README=0 (leave bench/README.md and bench/last-run.jsonl alone),
 # BENCH_SLUICE_BIN (measure another sluice binary), BENCH_RT=0 (see below),
-# BENCH_ONLY="queue e2e idle pending s3" (a subset of the sections; the README is then not
+# BENCH_ONLY="queue e2e idle pending s3 federated" (a subset of the sections; the README is then not
 # rewritten -- except the s3 block of its Results when s3 is in the subset), BENCH_NAIVE=0 (skip
 # the naive pipeline), BENCH_SQS_MESSAGES, BENCH_SCAN_OBJECTS, BENCH_PUSH_SECONDS,
-# BENCH_PUSH_CONNECTIONS (the s3 section).
+# BENCH_PUSH_CONNECTIONS (the s3 section), BENCH_FED_FILES (5000 per stream run) and
+# BENCH_FED_TREE (100000; the federated section).
 #
 # Scheduling: these machines are shared, and under CPU contention every wake-up (after each
 # fsync, each inotify event, each HTTP answer) waits a whole scheduler slice (~3 ms on EEVDF,
@@ -62,8 +67,10 @@ SQS_MESSAGES=${BENCH_SQS_MESSAGES:-20000}
 SCAN_OBJECTS=${BENCH_SCAN_OBJECTS:-100000}
 PUSH_SECONDS=${BENCH_PUSH_SECONDS:-5}
 PUSH_CONNECTIONS=${BENCH_PUSH_CONNECTIONS:-32}
+FED_FILES=${BENCH_FED_FILES:-5000}
+FED_TREE=${BENCH_FED_TREE:-100000}
 UPDATE_README=${BENCH_UPDATE_README:-1}
-ALL_SECTIONS="queue e2e idle pending s3"
+ALL_SECTIONS="queue e2e idle pending s3 federated"
 read -r -a ONLY_LIST <<<"${BENCH_ONLY:-$ALL_SECTIONS}"
 ONLY="${ONLY_LIST[*]}"  # one space between names
 NAIVE=${BENCH_NAIVE:-1}
@@ -470,6 +477,16 @@ want s3 && for run in $(seq "$RUNS"); do
   rm -rf "$d"
 done
 S3_END=$(now)
+
+# --- 6. federated storage: dCache and Onedata streams, a dCache tree reconciled ----------------
+if want federated; then
+  log "federated storage: $FED_FILES files per stream, a tree of $FED_TREE files, $RUNS runs"
+  fed_readme=()
+  [ "$UPDATE_README" = 1 ] && fed_readme=(--readme "$HERE/README.md")
+  python3 "$HERE/federated_bench.py" all --sluice "$SLUICE" --dir "$T/federated" \
+    --files "$FED_FILES" --tree "$FED_TREE" --runs "$RUNS" "${fed_readme[@]}" >>"$RESULTS"
+  rm -rf "$T/federated"
+fi
 
 # --- report ----------------------------------------------------------------------------------
 END=$(now)
