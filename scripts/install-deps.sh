@@ -8,7 +8,8 @@ pkgs=(g++ cmake make pkg-config
       libyaml-cpp-dev libsqlite3-dev libsystemd-dev libssl-dev libcli11-dev libexpat1-dev)
 case "$what" in
   # clang-14 + its runtimes (libFuzzer, ASan, UBSan) and llvm-symbolizer: make fuzz / fuzz-smoke
-  test)  pkgs+=(libgtest-dev libgmock-dev python3 curl sqlite3 clang-14 libclang-rt-14-dev llvm-14) ;;
+  # openssl: the TLS tests make their certificates with it (tests/integration/test_dcache.py)
+  test)  pkgs+=(libgtest-dev libgmock-dev python3 curl sqlite3 openssl clang-14 libclang-rt-14-dev llvm-14) ;;
   bench) pkgs+=(libgtest-dev python3 curl inotify-tools nginx-light sqlite3 wrk) ;;
 esac
 # The webhook signature test verifies with the Standard Webhooks reference library (npm, in

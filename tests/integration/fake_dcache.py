@@ -67,7 +67,7 @@ ErrorResponseProvider, ObjectMapperProvider, and the user guide):
   anything else presented, or nothing on a protected resource, → 401.
 
 Simplified: plain HTTP unless `ssl_context` is given (then both ports speak TLS); X.509 client
-certificates, Kerberos, macaroon caveats, user root/home mapping, ACLs and the metronome event
+certificates map by subject CN only (`cert_users`; no DN, VOMS or proxy checks), Kerberos, macaroon caveats, user root/home mapping, ACLs and the metronome event
 type are out of scope (eventTypes lists only "inotify"); `forbid(path)` stands in for
 permission checks. The fake notices a hung-up SSE client within ~50 ms (dCache notices only
 when it next writes); each event goes straight to the channel (the per-subscription queue of
@@ -212,6 +212,7 @@ class Recorded(RecordedRequest):
     def __init__(self, method, raw_path, raw_query, headers, body, service):
         super().__init__(method, raw_path, raw_query, headers, body)
         self.service, self.user = service, None
+        self.peer_cn = None   # the subject CN of a verified client certificate
 
 
 class Reply(Exception):
@@ -314,9 +315,11 @@ class FakeDcache(LoopbackServer):
                  webdav_port=0, max_channels=128, disconnect_timeout=300,
                  max_disconnect_timeout=86400, backlog=16383, std_base64_ids=False,
                  basic_over_http=True, read_events=False, idle_timeout=None,
-                 ssl_context=None, server_version="dCache/9.2.0", rng=None):
+                 ssl_context=None, server_version="dCache/9.2.0", rng=None, cert_users=None):
         """`users`: {name: password}; `tokens`: {token: user name} or an iterable of tokens
-        (each then belongs to the user "bearer"). `clock`: seconds, drives channel GC, the
+        (each then belongs to the user "bearer"). `cert_users`: {client certificate subject CN:
+        user name} -- X.509 login as gPlazma maps a DN (the `ssl_context` must ask for client
+        certificates: verify_mode CERT_OPTIONAL or CERT_REQUIRED, with their CA). `clock`: seconds, drives channel GC, the
         optional Jetty-like `idle_timeout` of SSE streams and file times."""
         self.users = dict(users if users is not None else {"alice": "secret"})
         if tokens is None:
@@ -332,6 +335,7 @@ class FakeDcache(LoopbackServer):
         self.std_base64_ids, self.basic_over_http = std_base64_ids, basic_over_http
         self.read_events, self.idle_timeout = read_events, idle_timeout
         self.ssl_context, self.server_version = ssl_context, server_version
+        self.cert_users = dict(cert_users or {})
         self._rng = rng or random.SystemRandom()
         self.requests = []
         self.channels_by_id = {}        # every live channel, creation order
@@ -832,6 +836,10 @@ class FakeDcache(LoopbackServer):
         if token is not None:
             if token in self.tokens:
                 return self.tokens[token]
+            raise Reply(401)
+        if rec.peer_cn is not None:   # a verified client certificate, and nothing else
+            if rec.peer_cn in self.cert_users:
+                return self.cert_users[rec.peer_cn]
             raise Reply(401)
         return None
 
@@ -1406,6 +1414,9 @@ class _Handler(LoopbackHandler):
             self.close_connection = True
             return self._answer(400, {"Connection": "close"}, b"bad request body\n")
         rec = Recorded(self.command, raw_path, raw_query, headers, body, self.server.role)
+        if isinstance(self.connection, ssl.SSLSocket):
+            subject = dict(x[0] for x in (self.connection.getpeercert() or {}).get("subject", ()))
+            rec.peer_cn = subject.get("commonName")
         reply = fake._dispatch(self, rec)
         if reply is None:
             self.close_connection = True

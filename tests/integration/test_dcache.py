@@ -9,7 +9,12 @@ whenever the stream may have lost something. Every test asserts exact outcomes: 
 delivered exactly once (by path and id), and nothing more once a later sentinel file came
 through the same stream.
 """
+import shutil
+import ssl
+import subprocess
+import tempfile
 import unittest
+from pathlib import Path
 
 from fake_dcache import FakeDcache
 from harness import SluiceTestCase, wait_until
@@ -298,6 +303,62 @@ class AuthTest(DcacheTestCase):
         self.wait_for(["/data/in/basic.dat"])
         self.assertTrue(all((r.header("authorization") or "").startswith("Basic ")
                             for r in self.fake.requests if r.service == "api"))
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+@unittest.skipUnless(shutil.which("openssl"), "no openssl to make test certificates")
+class TlsTest(DcacheTestCase):
+    """HTTPS with verification on: the frontend's certificate checked against `ca_file`, and
+    sluice logging in with an X.509 client certificate (a grid user's, signed by a site CA)."""
+
+    def setUp(self):
+        self.pki = Path(tempfile.mkdtemp(prefix="sluice-pki-"))
+        self.addCleanup(shutil.rmtree, self.pki)
+        d = self.pki
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key",
+                "-out", "server.pem", "-days", "1", "-subj", "/CN=127.0.0.1",
+                "-addext", "subjectAltName=IP:127.0.0.1", cwd=d)
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
+                "-out", "ca.pem", "-days", "1", "-subj", "/CN=Test Site CA", cwd=d)
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "user.key", "-out",
+                "user.csr", "-subj", "/O=Grid/CN=alice-robot", cwd=d)
+        openssl("x509", "-req", "-in", "user.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                "-CAcreateserial", "-out", "user.pem", "-days", "1", cwd=d)
+        for f in d.glob("*.key"):
+            f.chmod(0o600)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(d / "server.pem", d / "server.key")
+        ctx.load_verify_locations(d / "ca.pem")
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        self.fake_kw = {"ssl_context": ctx, "cert_users": {"alice-robot": "alice"}}
+        super().setUp()
+
+    def test_a_client_certificate_logs_in_over_verified_tls(self):
+        d = self.pki
+        s = self.start(auth={"cert": str(d / "user.pem"), "key": str(d / "user.key")},
+                       ca_file=str(d / "server.pem"),
+                       webdav_url=self.fake.webdav_url)
+        self.assertTrue(self.fake.api_url.startswith("https://"))
+        self.fake.write("/data/in/tls.dat", b"t")
+        self.wait_for(["/data/in/tls.dat"])
+        api = [r for r in self.fake.requests if r.service == "api"]
+        self.assertTrue(api and all(r.user == "alice" for r in api), api)
+        self.assertTrue(all(r.header("authorization") is None for r in api))
+        self.assertIn("client certificate", s.log_text())
+
+    def test_an_unverifiable_frontend_is_refused(self):
+        d = self.pki
+        cfg, port = self.dc_config(auth={"cert": str(d / "user.pem"), "key": str(d / "user.key")})
+        s = self.sluice(cfg, port).start()
+
+        def refused():
+            status, body = s.get("/readyz")
+            return status == 503 and "certificate" in body.lower()
+        wait_until(refused, 20, "/readyz naming the certificate problem")
+        self.assertFalse([r for r in self.fake.requests if r.service == "api"])
 
 
 class OnceTest(DcacheTestCase):
