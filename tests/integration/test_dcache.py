@@ -267,6 +267,23 @@ class GapTest(DcacheTestCase):
         self.assertIn("IN_Q_OVERFLOW", s.log_text())
         self.assert_no_duplicate_ids()
 
+    def test_a_competing_client_makes_sluice_leave_the_channel(self):
+        s = self.start()
+        self.fake.write("/data/in/mine.dat", b"m")
+        self.wait_for(["/data/in/mine.dat"])
+        old = self.channel()
+        thief = self.fake.client().stream(old)  # the same user opens sluice's channel
+        self.addCleanup(thief.close)
+        wait_until(lambda: len(self.fake.channel_urls()) == 2, 20, "a channel of sluice's own")
+        self.assertIn("COMPETING_CLIENT", s.log_text())
+        self.fake.write("/data/in/after.dat", b"a")
+        self.wait_for(["/data/in/after.dat"])
+        self.sentinel()
+        self.assert_once_each(["/data/in/mine.dat", "/data/in/after.dat"])
+        self.assertGreaterEqual(s.metric("sluice_source_gaps_total", source="dc"), 1)
+        self.assertTrue(self.fake.connected(old))  # left to the other client
+        self.assert_no_duplicate_ids()
+
     def test_a_crash_between_events_loses_nothing(self):
         s = self.start()
         paths = []
