@@ -135,10 +135,25 @@ void DcacheConnector::finishScan() {
     if (!w.batch.index.empty() || !w.batch.events.empty()) pump_.enqueue(std::move(w));
     if (!scan_error_.empty()) ctx_.log->info("source {}: the watched tree lists again", spec_.name);
     scan_error_.clear();
-    if (startup_pending_)
+    if (startup_pending_) {
       ctx_.log->info("source {}: watching {} directories, {} files known", spec_.name, dirs_.size(),
                      index_.objects().size() + overlay_.size());
-    startup_pending_ = false;
+      // Ready once what the listing found is stored: works commit in order, so an empty one
+      // enqueued now is done when every change before it is.
+      CommitPump::Work marker;
+      marker.batch.source = spec_.name;
+      marker.keep_on_failure = true;
+      marker.after = [this, alive = alive_](bool ok) {
+        if (!*alive || !ok) return;
+        startup_pending_ = false;
+        publishHealth();
+        checkOnceDone();
+      };
+      if (running_)
+        pump_.enqueue(std::move(marker));
+      else
+        startup_pending_ = false;  // `sluice once` waits for the queue itself
+    }
   } else if (!done->error.empty()) {
     ctx_.log->error("source {}: reconciliation failed: {}", spec_.name, done->error);
     scan_error_ = "reconciliation failed: " + done->error;
