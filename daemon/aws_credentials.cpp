@@ -82,6 +82,14 @@ AwsCredentialsConfig parseAwsCredentials(MapReader& m) {
   return c;
 }
 
+AwsCredentialsConfig parseAwsCredentialsBlock(MapReader& m) {
+  if (!m.has("credentials")) return parseAwsCredentials(m);
+  MapReader c = m.map("credentials");
+  auto out = parseAwsCredentials(c);
+  c.finish();
+  return out;
+}
+
 EnvLookup processEnv() {
   return [](const std::string& name) -> std::optional<std::string> {
     const char* v = std::getenv(name.c_str());

@@ -38,6 +38,9 @@ struct AwsCredentialsConfig {
 // Reads access_key, secret_key[_file], session_token[_file] and profile from `m` (the keys
 // sit where the source or sink puts them: at its top level or in `credentials:`).
 AwsCredentialsConfig parseAwsCredentials(MapReader& m);
+// The same, from `credentials: {...}` when present, else from `m`'s top level (CONFIG.md shows
+// both).
+AwsCredentialsConfig parseAwsCredentialsBlock(MapReader& m);
 
 using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
 EnvLookup processEnv();

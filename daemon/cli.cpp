@@ -38,10 +38,21 @@ std::string ageText(std::int64_t ms) {
   return std::to_string(ms / 3'600'000) + "h";
 }
 
+// A kept output, line by line under its row; escaped, since it is the receiver's text.
+void printOutput(const std::string& output) {
+  std::size_t start = 0;
+  while (start < output.size()) {
+    auto end = output.find('\n', start);
+    if (end == std::string::npos) end = output.size();
+    std::printf("    | %s\n", escapeControl(output.substr(start, end - start)).c_str());
+    start = end + 1;
+  }
+}
+
 struct QueueArgs {
   std::string sink, id, state = "dead", from, to, reason;
   std::size_t limit = 100;
-  bool all = false, json = false;
+  bool all = false, json = false, show_output = false;
   Selector selector() const {
     Selector s;
     if (!sink.empty()) s.sink = sink;
@@ -100,12 +111,16 @@ int queueCommand(const std::string& cmd, const Config& cfg, const QueueArgs& a) 
     QueueArgs b = a;
     if (cmd == "dead") b.state = "dead";
     auto rows = q->list(b.selector());
+    const bool outputs = a.show_output || b.state == "done";
     if (a.json) {
       auto arr = nlohmann::json::array();
       for (auto& r : rows)
         arr.push_back({{"seq", r.seq}, {"sink", r.sink}, {"state", r.state},
                        {"attempts", r.attempts}, {"event_id", r.event_id},
                        {"subject", r.subject}, {"error", r.last_error}});
+      if (outputs)
+        for (std::size_t i = 0; i < rows.size(); ++i)
+          arr[i]["output"] = toUtf8Lossy(rows[i].output);
       std::cout << arr.dump(2) << "\n";
       return 0;
     }
@@ -116,11 +131,13 @@ int queueCommand(const std::string& cmd, const Config& cfg, const QueueArgs& a) 
     // Names come from storage: escaped, so a hostile one cannot drive the terminal.
     std::printf("%-8s %-12s %-8s %-8s %-32s %s\n", "SEQ", "SINK", "STATE", "ATTEMPTS", "EVENT ID",
                 "SUBJECT  -- LAST ERROR");
-    for (auto& r : rows)
+    for (auto& r : rows) {
       std::printf("%-8lld %-12s %-8s %-8d %-32s %s%s%s\n", static_cast<long long>(r.seq),
                   escapeControl(r.sink).c_str(), r.state.c_str(), r.attempts,
                   escapeControl(r.event_id).c_str(), escapeControl(r.subject).c_str(),
                   r.last_error.empty() ? "" : "  -- ", escapeControl(r.last_error).c_str());
+      if (a.show_output) printOutput(r.output);
+    }
     return 0;
   }
   if (cmd == "move") {
@@ -201,10 +218,22 @@ int cliMain(int argc, char** argv) {
     if (std::string(name) == "stats") continue;
     s->add_option("--sink", qa.sink, "only this sink");
     s->add_option("--id", qa.id, "only this event id");
-    if (std::string(name) != "dead")
+    if (std::string(name) == "list") {
+      s->add_option("--state", qa.state,
+                    "pending | leased | dead | any | done (finished, with a kept output)")
+          ->check(CLI::IsMember({"pending", "leased", "dead", "any", "done"}))
+          ->capture_default_str();
+      s->add_flag("--show-output", qa.show_output,
+                  "print what the receiver answered (sync OSCAR, RequestResponse Lambda); "
+                  "without --state: the finished deliveries")
+          ->each([&qa, s](const std::string&) {
+            if (s->count("--state") == 0) qa.state = "done";
+          });
+    } else if (std::string(name) != "dead") {
       s->add_option("--state", qa.state, "pending | leased | dead | any")
           ->check(CLI::IsMember({"pending", "leased", "dead", "any"}))
           ->capture_default_str();
+    }
     if (std::string(name) == "replay" || std::string(name) == "purge")
       s->add_flag("--all", qa.all, "every delivery in the selected state");
     else

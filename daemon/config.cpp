@@ -1,5 +1,6 @@
 #include "daemon/config.hpp"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -70,6 +71,25 @@ void forEachPlugin(YAML::Node list, const std::string& what, ConfigErrors& error
   }
 }
 
+// A route that sends a sink event types its payload format has no form for (a gap event to an
+// S3-envelope sink): valid, but those deliveries would all be dead letters, so say it.
+void warnUncarried(MapReader& m, const Config& cfg, const Route& r) {
+  std::vector<EventType> types = r.filter.types;
+  if (types.empty())
+    types = {EventType::Created, EventType::Removed, EventType::Moved, EventType::Attributes,
+             EventType::Gap};
+  for (auto& sink : cfg.sinks) {
+    if (std::find(r.to.begin(), r.to.end(), sink->name) == r.to.end()) continue;
+    std::string lost;
+    for (auto t : types)
+      if (!sink->carries(t)) lost += (lost.empty() ? "" : ", ") + std::string(toString(t));
+    if (!lost.empty())
+      m.warning("to", "sink \"" + sink->name + "\" has no payload form for " + lost +
+                          " events, which this route sends: they would be dead-lettered (narrow "
+                          "filter.types, or route them to another sink)");
+  }
+}
+
 void parseRoutes(MapReader& top, Config& cfg, ConfigErrors& errors,
                  const std::map<std::string, EntryAt>& source_at) {
   auto list = top.node("routes");
@@ -98,6 +118,7 @@ void parseRoutes(MapReader& top, Config& cfg, ConfigErrors& errors,
     for (auto& t : r.to)
       if (!sinks.count(t)) m.error("to", "unknown sink \"" + t + "\"");
     r.filter = parseFilter(m.map("filter"));
+    warnUncarried(m, cfg, r);
     m.finish();
     cfg.routes.push_back(std::move(r));
   }

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
@@ -435,6 +436,27 @@ void MapReader::finish() {
     auto k = it->first.as<std::string>();
     if (!used_.count(k)) errors_.add(childPath(k), lineOf(it->first), "unknown key");
   }
+}
+
+std::string httpUrl(MapReader& m, const std::string& key, bool required, bool base) {
+  std::string u = required ? m.requiredString(key) : m.string(key, "");
+  if (u.empty()) {
+    if (m.has(key)) m.error(key, "must not be empty");
+    return u;
+  }
+  if (base)
+    while (!u.empty() && u.back() == '/') u.pop_back();
+  std::string scheme = u.substr(0, u.find("://") == std::string::npos ? 0 : u.find("://"));
+  for (auto& ch : scheme) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (scheme != "http" && scheme != "https") {
+    m.error(key, "must start with http:// or https:// (got \"" + u + "\")");
+    return u;
+  }
+  const std::string rest = u.substr(scheme.size() + 3);
+  if (rest.empty() || rest.front() == '/') m.error(key, "has no host");
+  if (std::any_of(u.begin(), u.end(), [](unsigned char ch) { return ch <= 0x20 || ch == 0x7f; }))
+    m.error(key, "must not contain spaces or control characters (percent-encode them)");
+  return u;
 }
 
 void parseEventKinds(MapReader& m, const std::string& type, bool& created, bool& removed,

@@ -136,6 +136,11 @@ class MapReader {
   std::set<std::string> used_;
 };
 
+// An http:// or https:// URL at `key` (scheme in any case, a host, no blanks or control
+// characters), trailing '/' removed when `base` (a base URL that paths are appended to).
+// Absent: "" (and "is required" when `required`).
+std::string httpUrl(MapReader& m, const std::string& key, bool required, bool base);
+
 // A source's `events:` list (default [created]): sets the kinds it names; `moved` is null for
 // source types that cannot pair renames, and `type` names the type in the error.
 void parseEventKinds(MapReader& m, const std::string& type, bool& created, bool& removed,

@@ -14,7 +14,12 @@
 
 namespace sluice {
 
-struct Done {};
+struct Done {
+  // What the receiver answered, when that is the point of the call (a sync OSCAR run, a
+  // RequestResponse Lambda): kept with the delivery record for `sluice queue list
+  // --show-output`.
+  std::optional<std::string> output;
+};
 struct Retry {
   std::optional<Duration> after;  // from Retry-After; otherwise the backoff decides
   std::string reason;

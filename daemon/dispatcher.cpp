@@ -141,7 +141,14 @@ void Dispatcher::finish(Worker& w, const Lease& l, DeliveryResult r,
     w.latency->observe(static_cast<double>(std::max<std::int64_t>(0, now - l.first_seen_ms)) / 1000.0);
     log_->debug("sink {}: event {} ({}) delivered on attempt {}", w.name, l.event.id,
                 l.event.subject(), l.attempt);
-    settle(w, {l.seq, w.name, Outcome::Done, 0, ""}, w.done);
+    Settlement s{l.seq, w.name, Outcome::Done, 0, ""};
+    if (auto& out = std::get<Done>(r).output) {
+      s.output = std::move(*out);
+      s.event_id = l.event.id;
+      s.subject = l.event.subject();
+      s.attempts = l.attempt;
+    }
+    settle(w, std::move(s), w.done);
     return;
   }
   if (w.aborted) {  // cut short by stop(): not the receiver's failure, not an attempt

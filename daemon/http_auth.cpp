@@ -44,7 +44,7 @@ void parseHttpAuth(MapReader& m, HttpAuthConfig& c, const std::string& token_key
     if (p && !p->empty()) {
       SecretFile probe(*p);
       auto v = probe.read();
-      if (!v.error.empty()) m.error(file_key, "cannot read " + p->string() + ": " + v.error);
+      if (!v.error.empty()) m.error(file_key, v.error);  // it names the file
       c.token_file = p->string();
     }
   } else {

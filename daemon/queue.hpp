@@ -51,6 +51,11 @@ struct Settlement {
   Outcome outcome = Outcome::Done;
   std::int64_t due_ms = 0;  // Retry / Release: when to try again
   std::string reason;       // Retry / Dead: why (kept for operators)
+  // Done: the receiver's answer to keep (until dedup_horizon), with what identifies it.
+  std::optional<std::string> output;
+  std::string event_id;
+  std::string subject;
+  int attempts = 0;
 };
 
 struct SinkStats {
@@ -78,6 +83,7 @@ struct DeliveryRow {
   std::string event_id;
   std::string subject;
   std::string last_error;
+  std::string output;  // state "done": the receiver's answer that the sink kept
 };
 
 struct MoveResult {
@@ -88,7 +94,9 @@ struct MoveResult {
 struct Selector {  // for list / replay / purge
   std::optional<std::string> sink;
   std::optional<std::string> event_id;
-  std::string state = "dead";  // pending | leased | dead | any
+  // pending | leased | dead | any; list() also takes "done": finished deliveries whose sink
+  // kept the receiver's answer (Settlement::output)
+  std::string state = "dead";
   std::size_t limit = 100;
 };
 

@@ -34,6 +34,11 @@ CREATE TABLE IF NOT EXISTS cursors(source INTEGER PRIMARY KEY, value BLOB NOT NU
 CREATE TABLE IF NOT EXISTS source_index(
   source INTEGER NOT NULL, key BLOB NOT NULL, fp TEXT NOT NULL,
   PRIMARY KEY(source, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outputs(
+  sink INTEGER NOT NULL, seq INTEGER NOT NULL, done INTEGER NOT NULL, attempts INTEGER NOT NULL,
+  event_id TEXT NOT NULL, subject TEXT NOT NULL, output BLOB NOT NULL,
+  PRIMARY KEY(sink, seq)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS outputs_done ON outputs(done);
 INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '1');
 )sql";
 
@@ -252,6 +257,10 @@ void SqliteQueue::maybeExpireDedup() {
                        .run();
                    deleted = db_->changes();
                    delta_.addDedup(-deleted);
+                   // Kept outputs of finished deliveries live as long as the ids do.
+                   db_->prepare("DELETE FROM outputs WHERE done < ?1")
+                       .bind(1, now - opts_.dedup_horizon.count())
+                       .run();
                  },
                  [](bool, const std::string&) {}, false});
   std::string e;
@@ -504,6 +513,17 @@ void SqliteQueue::settle(std::vector<Settlement> outcomes, std::function<void(bo
                     .bind(2, s.seq)
                     .run();
                 delta_.add(s.sink, state, since, -1);
+                if (s.output)
+                  db_->prepare("INSERT OR REPLACE INTO outputs(sink, seq, done, attempts, "
+                               "event_id, subject, output) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+                      .bind(1, sid)
+                      .bind(2, s.seq)
+                      .bind(3, clock_.nowMs())
+                      .bind(4, std::int64_t{s.attempts})
+                      .bind(5, s.event_id)
+                      .bind(6, s.subject)
+                      .bindBlob(7, *s.output)
+                      .run();
                 db_->prepare("UPDATE events SET remaining = remaining - 1 WHERE seq=?1")
                     .bind(1, s.seq)
                     .run();

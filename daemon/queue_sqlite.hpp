@@ -45,6 +45,7 @@ class SqliteQueue final : public Queue, public QueueAdmin {
   std::uint64_t commits() const;
 
  private:
+  std::vector<DeliveryRow> listOutputs(const Selector& sel);
   struct Op {
     std::function<void()> apply;                           // runs inside the transaction
     std::function<void(bool ok, const std::string&)> complete;  // after commit / rollback

@@ -17,6 +17,8 @@ std::string SqliteQueue::whereClause(const Selector& sel, std::vector<std::strin
   if (sel.state == "pending") w += " AND d.state=0";
   else if (sel.state == "leased") w += " AND d.state=1";
   else if (sel.state == "dead") w += " AND d.state=2";
+  else if (sel.state == "done")
+    throw std::invalid_argument("finished deliveries can only be listed, not replayed or purged");
   else if (sel.state != "any") throw std::invalid_argument("unknown state " + sel.state);
   if (sel.sink) {
     binds.push_back(*sel.sink);
@@ -29,7 +31,28 @@ std::string SqliteQueue::whereClause(const Selector& sel, std::vector<std::strin
   return w;
 }
 
+std::vector<DeliveryRow> SqliteQueue::listOutputs(const Selector& sel) {
+  std::vector<DeliveryRow> rows;
+  runSync([&] {
+    std::string sql =
+        "SELECT o.seq, n.name, o.attempts, o.done, o.event_id, o.subject, o.output "
+        "FROM outputs o JOIN names n ON n.id = o.sink WHERE (?1 IS NULL OR n.name=?1) AND "
+        "(?2 IS NULL OR o.event_id=?2) ORDER BY o.seq LIMIT " +
+        std::to_string(sel.limit);
+    auto st = db_->prepare(sql);
+    if (sel.sink) st.bind(1, *sel.sink);
+    else st.bindNull(1);
+    if (sel.event_id) st.bind(2, *sel.event_id);
+    else st.bindNull(2);
+    while (st.step())
+      rows.push_back({st.i64(0), st.text(1), "done", static_cast<int>(st.i64(2)), st.i64(3), 0,
+                      st.text(4), st.text(5), "", st.text(6)});
+  });
+  return rows;
+}
+
 std::vector<DeliveryRow> SqliteQueue::list(const Selector& sel) {
+  if (sel.state == "done") return listOutputs(sel);
   std::vector<DeliveryRow> rows;
   runSync([&] {
     std::vector<std::string> binds;

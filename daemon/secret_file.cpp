@@ -28,7 +28,7 @@ SecretFile::Value SecretFile::read() {
   auto text = readRegularFile(path_, 64 << 10, &why);
   while (text && !text->empty() && (text->back() == '\n' || text->back() == '\r')) text->pop_back();
   if (!text || text->empty()) {
-    v.error = text ? path_.string() + " is empty" : why;
+    v.error = text ? path_.string() + " is empty" : "cannot read " + path_.string() + ": " + why;
     v.secret = secret_;
     return v;  // not remembered as seen: the next call looks again
   }

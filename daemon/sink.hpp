@@ -78,6 +78,9 @@ class SinkSpec {
   DeliveryPolicy policy;  // filled by the core from `delivery:` and the sink's own overrides
   // Called once at start-up; may throw std::runtime_error (start-up fails with that message).
   virtual std::unique_ptr<Sink> create(SinkContext& ctx) const = 0;
+  // Whether deliveries of this event type can succeed at all (a payload format with no form for
+  // it makes them dead letters); `sluice check` warns of routes that send such types.
+  virtual bool carries(EventType) const { return true; }
 };
 
 }  // namespace sluice

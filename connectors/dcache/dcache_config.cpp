@@ -4,18 +4,10 @@
 namespace sluice::connectors::dcache {
 namespace {
 
-std::string baseUrl(MapReader& m, const std::string& key, bool required) {
-  std::string u = required ? m.requiredString(key) : m.string(key, "");
-  while (!u.empty() && u.back() == '/') u.pop_back();
-  if (!u.empty() && u.rfind("http://", 0) != 0 && u.rfind("https://", 0) != 0)
-    m.error(key, "must start with https:// (or http://)");
-  return u;
-}
-
 std::unique_ptr<ConnectorSpec> parseDcacheSpec(MapReader& m) {
   auto spec = std::make_unique<DcacheSpec>();
-  spec->url = baseUrl(m, "url", true);
-  spec->webdav_url = baseUrl(m, "webdav_url", false);
+  spec->url = httpUrl(m, "url", true, true);
+  spec->webdav_url = httpUrl(m, "webdav_url", false, true);
   for (auto p : m.stringList("paths")) {
     while (p.size() > 1 && p.back() == '/') p.pop_back();
     if (p.empty() || p[0] != '/' || p.find("//") != std::string::npos ||

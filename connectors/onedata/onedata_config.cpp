@@ -25,11 +25,7 @@ void parseAuth(MapReader& m, OnedataSpec& spec) {
 
 std::unique_ptr<ConnectorSpec> parseOnedataSpec(MapReader& m) {
   auto spec = std::make_unique<OnedataSpec>();
-  spec->provider = m.requiredString("provider");
-  while (!spec->provider.empty() && spec->provider.back() == '/') spec->provider.pop_back();
-  if (!spec->provider.empty() && spec->provider.rfind("http://", 0) != 0 &&
-      spec->provider.rfind("https://", 0) != 0)
-    m.error("provider", "must start with https:// (or http://)");
+  spec->provider = httpUrl(m, "provider", true, true);
   spec->space_id = m.requiredString("space_id");
   if (spec->space_id.find_first_of("/?#% ") != std::string::npos)
     m.error("space_id", "must be the space's id (not its name or a path)");

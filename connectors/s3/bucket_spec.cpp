@@ -6,24 +6,13 @@
 namespace sluice::connectors::s3 {
 
 void parseBucketKeys(MapReader& m, BucketSpec& spec) {
-  spec.endpoint = m.string("endpoint", "");
-  while (!spec.endpoint.empty() && spec.endpoint.back() == '/') spec.endpoint.pop_back();
-  if (!spec.endpoint.empty() && spec.endpoint.rfind("http://", 0) != 0 &&
-      spec.endpoint.rfind("https://", 0) != 0)
-    m.error("endpoint", "must start with http:// or https://");
+  spec.endpoint = httpUrl(m, "endpoint", false, true);
   spec.bucket = m.string("bucket", "");
   spec.prefix = m.string("prefix", "");
   spec.suffix = m.string("suffix", "");
   spec.region = m.string("region", "us-east-1");
   if (auto ca = m.pathValue("ca_file")) spec.ca_file = ca->string();
-  // At the top level (`access_key: ...`) or in `credentials: {...}`, as CONFIG.md shows both.
-  if (m.has("credentials")) {
-    MapReader c = m.map("credentials");
-    spec.credentials = parseAwsCredentials(c);
-    c.finish();
-  } else {
-    spec.credentials = parseAwsCredentials(m);
-  }
+  spec.credentials = parseAwsCredentialsBlock(m);
   if (m.has("events")) {
     spec.emit_created = false;
     for (auto& e : m.stringList("events")) {

@@ -162,6 +162,9 @@ std::unique_ptr<SinkSpec> parseSupervisorSpec(MapReader& m) {
   c.on_failure = m.choice("on_failure", {"retry", "dead"}, "retry") == "dead" ? OnFailure::Dead
                                                                               : OnFailure::Retry;
   parseExitCodes(m, c);
+  c.format = parsePayloadFormat(m, PayloadFormat::CloudEvents,
+                                {PayloadFormat::CloudEvents, PayloadFormat::S3,
+                                 PayloadFormat::OneTrigger, PayloadFormat::Native});
   c.keep_jobs = static_cast<std::size_t>(
       m.integer("keep_jobs", static_cast<std::int64_t>(c.keep_jobs), 0, 10'000'000));
   rejectUnavailable(m);

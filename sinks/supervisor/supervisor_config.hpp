@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "daemon/config_reader.hpp"
+#include "daemon/payload_format.hpp"
 #include "daemon/sink.hpp"
 
 namespace sluice::sinks::supervisor {
@@ -31,11 +32,13 @@ struct SupervisorConfig {
   OnFailure on_failure = OnFailure::Retry;  // what a non-zero exit status means
   std::set<int> permanent_exit_codes;       // always dead-letter, whatever on_failure says
   std::size_t keep_jobs = 1000;             // finished job folders kept per sink
+  PayloadFormat format = PayloadFormat::CloudEvents;  // what EVENT holds
 };
 
 class SupervisorSpec final : public SinkSpec {
  public:
   SupervisorConfig config;
+  bool carries(EventType t) const override { return formatCarries(config.format, t); }
   std::unique_ptr<Sink> create(SinkContext& ctx) const override;
 };
 

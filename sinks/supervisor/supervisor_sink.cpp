@@ -14,6 +14,7 @@
 
 #include "daemon/metrics.hpp"
 #include "daemon/object_store.hpp"
+#include "daemon/payload_format.hpp"
 #include "sinks/supervisor/job_marker.hpp"
 
 namespace sluice::sinks::supervisor {
@@ -180,6 +181,14 @@ void SupervisorSink::deliver(const Event& ev, const DeliveryInfo& info, Delivery
                ev.id);
     return reply(Retry{std::nullopt, "the job for this event is still running"});
   }
+  std::string event_text;
+  try {  // cloudevents as plain JSON (no shell sits between sluice and a job); others as sent
+    event_text = config_.format == PayloadFormat::CloudEvents
+                     ? toJson(ev).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                     : encodePayload(config_.format, ev).body;
+  } catch (const std::exception& e) {
+    return reply(Dead{std::string("cannot encode event: ") + e.what()});
+  }
   auto lease = slots_.acquire();
   if (!lease) {
     log_->warn("{}: no free job slot for event {} ({} of {} in use)", name_, ev.id, slots_.inUse(),
@@ -204,7 +213,7 @@ void SupervisorSink::deliver(const Event& ev, const DeliveryInfo& info, Delivery
       {"TMP_OUTPUT_DIR", (dir / "output").string()},
       {"STORAGE_OBJECT_KEY", ev.key.value_or(ev.path)},
       {"EVENT_TIME", formatTime(ev.time_ms)},
-      {"EVENT", toJson(ev).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)},
+      {"EVENT", event_text},
       {"SLUICE_EVENT_ID", ev.id},
       {"SLUICE_EVENT_TYPE", std::string(toString(ev.type))},
       {"SLUICE_SINK", name_},

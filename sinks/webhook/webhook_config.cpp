@@ -22,48 +22,7 @@ std::string lower(std::string s) {
   return s;
 }
 
-bool startsWithNoCase(const std::string& s, std::string_view prefix) {
-  return s.size() >= prefix.size() && lower(s.substr(0, prefix.size())) == prefix;
-}
 
-void parseUrl(MapReader& m, WebhookConfig& c) {
-  c.url = m.requiredString("url");
-  if (c.url.empty()) {
-    if (m.has("url")) m.error("url", "must not be empty");
-    return;
-  }
-  std::string_view rest;
-  if (startsWithNoCase(c.url, "https://"))
-    rest = std::string_view(c.url).substr(8);
-  else if (startsWithNoCase(c.url, "http://"))
-    rest = std::string_view(c.url).substr(7);
-  else {
-    m.error("url", "must start with http:// or https:// (got \"" + c.url + "\")");
-    return;
-  }
-  if (rest.empty() || rest.front() == '/') m.error("url", "has no host");
-  if (std::any_of(c.url.begin(), c.url.end(),
-                  [](unsigned char ch) { return ch <= 0x20 || ch == 0x7f; }))
-    m.error("url", "must not contain spaces or control characters (percent-encode them)");
-}
-
-void parseFormat(MapReader& m, WebhookConfig& c) {
-  auto f = m.string("format");
-  if (!f || *f == "cloudevents") {
-    c.format = Format::CloudEvents;
-  } else if (*f == "cloudevents-binary") {
-    c.format = Format::CloudEventsBinary;
-  } else if (*f == "native") {
-    c.format = Format::Native;
-  } else if (*f == "s3" || *f == "onetrigger") {
-    m.error("format", "format " + *f +
-                          " is not available in this version (use cloudevents, "
-                          "cloudevents-binary or native)");
-  } else {
-    m.error("format",
-            "must be one of: cloudevents, cloudevents-binary, native (got \"" + *f + "\")");
-  }
-}
 
 // Names sluice sets itself: a second copy from the config would confuse the receiver (two
 // Content-Lengths) or defeat a guarantee (event id, attempt, signature).
@@ -196,8 +155,11 @@ std::optional<std::string> decodeWebhookSecret(std::string_view secret) {
 std::unique_ptr<SinkSpec> parseWebhookSpec(MapReader& m) {
   auto spec = std::make_unique<WebhookSpec>();
   WebhookConfig c;
-  parseUrl(m, c);
-  parseFormat(m, c);
+  c.url = httpUrl(m, "url", true, false);
+  c.format = parsePayloadFormat(
+      m, PayloadFormat::CloudEvents,
+      {PayloadFormat::CloudEvents, PayloadFormat::CloudEventsBinary, PayloadFormat::S3,
+       PayloadFormat::OneTrigger, PayloadFormat::Native});
   parseAuth(m, c);  // before headers: whether Authorization may be configured depends on it
   parseHeaders(m, c);
   parseTls(m, c);

@@ -18,13 +18,11 @@
 
 #include "daemon/config_reader.hpp"
 #include "daemon/http_client.hpp"
+#include "daemon/payload_format.hpp"
 #include "daemon/sink.hpp"
 
 namespace sluice::sinks::webhook {
 
-// s3 and onetrigger are product formats whose payload builders are not here yet; the parser
-// names them in its error instead of calling them unknown.
-enum class Format { CloudEvents, CloudEventsBinary, Native };
 
 enum class AuthKind { None, Bearer, Basic, Hmac };
 
@@ -38,7 +36,7 @@ struct WebhookAuth {
 
 struct WebhookConfig {
   std::string url;
-  Format format = Format::CloudEvents;
+  PayloadFormat format = PayloadFormat::CloudEvents;
   HttpHeaders headers;  // extra request headers, after sluice's own
   WebhookAuth auth;
   std::string ca_file;  // absolute
@@ -50,6 +48,7 @@ struct WebhookConfig {
 class WebhookSpec final : public SinkSpec {
  public:
   WebhookConfig config;
+  bool carries(EventType t) const override { return formatCarries(config.format, t); }
   // Defined with the runtime (webhook_sink.cpp).
   std::unique_ptr<Sink> create(SinkContext& ctx) const override;
 };

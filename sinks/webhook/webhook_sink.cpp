@@ -11,12 +11,12 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon/crypto.hpp"
+#include "daemon/http_delivery.hpp"
 
 namespace sluice::sinks::webhook {
 namespace {
 
 constexpr std::size_t kKeptResponseBody = 4096;  // enough for an error message in a reason
-constexpr std::size_t kReasonBodyChars = 200;
 constexpr std::chrono::milliseconds kMaxConnectTimeout{10'000};
 
 std::string lower(std::string_view s) {
@@ -32,33 +32,6 @@ void putHeader(HttpHeaders& headers, const std::string& name, const std::string&
   auto key = lower(name);
   std::erase_if(headers, [&](const auto& h) { return lower(h.first) == key; });
   headers.emplace_back(name, value);
-}
-
-// The receiver's own words help an operator reading the dead-letter queue; keep them short and
-// printable.
-std::string bodySnippet(const std::string& body) {
-  std::string s = toUtf8Lossy(std::string_view(body).substr(0, kReasonBodyChars));
-  for (auto& ch : s)
-    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = ' ';
-  while (!s.empty() && s.back() == ' ') s.pop_back();
-  return s;
-}
-
-DeliveryResult classify(const HttpResponse& r, const DeliveryPolicy& policy, std::int64_t now_ms) {
-  if (r.cancelled) return Retry{std::nullopt, "aborted at shutdown"};
-  if (r.curl_code != 0) {
-    std::string reason = "curl: " + r.error;
-    if (isTransientCurlError(r.curl_code)) return Retry{std::nullopt, std::move(reason)};
-    return Dead{std::move(reason)};
-  }
-  std::optional<Duration> after;
-  if (const std::string* h = r.header("retry-after")) after = parseRetryAfter(*h, now_ms);
-  DeliveryResult res = classifyHttpStatus(r.status, after, policy);
-  if (auto snippet = bodySnippet(r.body); !snippet.empty()) {
-    if (auto* rt = std::get_if<Retry>(&res)) rt->reason += ": " + snippet;
-    if (auto* d = std::get_if<Dead>(&res)) d->reason += ": " + snippet;
-  }
-  return res;
 }
 
 }  // namespace
@@ -90,24 +63,14 @@ std::string standardWebhookSignature(std::string_view key, std::string_view id,
 
 WebhookPayload buildPayload(const WebhookConfig& c, const Event& ev, const DeliveryInfo& info) {
   WebhookPayload p;
-  std::string content_type = "application/json";
-  switch (c.format) {
-    case Format::CloudEvents:
-      p.body = toJson(ev).dump();
-      content_type = "application/cloudevents+json; charset=utf-8";
-      break;
-    case Format::CloudEventsBinary:
-      p.body = ev.data().dump();
-      break;
-    case Format::Native:
-      p.body = ev.native.is_null() ? ev.data().dump() : ev.native.dump();
-      break;
-  }
+  Payload body = encodePayload(c.format, ev);
+  p.body = std::move(body.body);
+  const std::string& content_type = body.content_type;
   p.headers = {{"Content-Type", content_type},
                {"User-Agent", "sluice/" SLUICE_VERSION},
                {"X-Sluice-Event-Id", ev.id},
                {"X-Sluice-Attempt", std::to_string(info.attempt)}};
-  if (c.format == Format::CloudEventsBinary) {
+  if (c.format == PayloadFormat::CloudEventsBinary) {
     // Binary mode: the attributes travel as ce-* headers, datacontenttype as Content-Type.
     p.headers.emplace_back("ce-specversion", "1.0");
     p.headers.emplace_back("ce-id", percentEncodeHeaderValue(ev.id));
@@ -197,7 +160,7 @@ void WebhookSink::deliver(const Event& ev, const DeliveryInfo& info, DeliveryCal
   auto id = http_.send(std::move(req),
                        [shared = shared_, id_slot, done = std::move(done)](HttpResponse r) {
                          shared->in_flight.erase(*id_slot);
-                         done(classify(r, shared->policy, shared->clock.nowMs()));
+                         done(classifyHttpResponse(r, shared->policy, shared->clock.nowMs()));
                        });
   *id_slot = id;
   shared_->in_flight.insert(id);

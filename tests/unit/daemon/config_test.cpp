@@ -239,6 +239,32 @@ routes: [{from: in, to: [a, b]}]
   EXPECT_EQ(bad.warnings.size(), 1u);
 }
 
+// A route may send a sink event types its payload format has no form for: valid, but each such
+// delivery would be a dead letter, so the config says so (naming the sink and the types).
+TEST(Config, RouteSendingTypesTheSinksFormatCannotCarryIsAWarning) {
+  auto r = parseConfig(R"(
+sources: [{name: in, type: local, path: /tmp}]
+sinks:
+  - {name: ot, type: webhook, url: "http://x", format: onetrigger}
+  - {name: s3, type: webhook, url: "http://x", format: s3}
+  - {name: ce, type: webhook, url: "http://x"}
+routes:
+  - {from: in, to: [ot, s3, ce]}
+  - {from: in, to: [ot, s3, ce], filter: {types: [created, moved]}}
+  - {from: in, to: [s3], filter: {types: [removed]}}
+)",
+                       "x");
+  ASSERT_TRUE(r.config) << errorsOf(r);
+  ASSERT_EQ(r.warnings.size(), 2u);
+  EXPECT_EQ(r.warnings[0].str(),
+            "routes[0].to (line 8): sink \"ot\" has no payload form for removed, attributes, gap "
+            "events, which this route sends: they would be dead-lettered (narrow filter.types, or "
+            "route them to another sink)");
+  EXPECT_NE(r.warnings[1].str().find("sink \"s3\" has no payload form for attributes, gap events"),
+            std::string::npos)
+      << r.warnings[1].str();
+}
+
 TEST(Config, RelativePathsResolveAgainstTheConfigFilesDirectory) {
   test::TempDir conf_dir, elsewhere;
   std::filesystem::create_directory(conf_dir.path() / "secrets");
@@ -340,7 +366,8 @@ TEST(Config, DurationsAndSizes) {
 TEST(Registry, ExpectedPluginTypesAreRegistered) {
   EXPECT_EQ(connectorTypes(),
             (std::vector<std::string>{"dcache", "local", "minio", "onedata", "s3"}));
-  EXPECT_EQ(sinkTypes(), (std::vector<std::string>{"supervisor", "webhook"}));
+  EXPECT_EQ(sinkTypes(),
+            (std::vector<std::string>{"lambda", "oscar", "supervisor", "webhook"}));
 }
 
 // Loaded from another directory: the shipped configs name their files relative to themselves.

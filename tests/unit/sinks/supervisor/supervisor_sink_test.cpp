@@ -17,7 +17,7 @@
 #include "connectors/local/local_store.hpp"
 #include "daemon/health.hpp"
 #include "daemon/http_client.hpp"
-#include "daemon/registry.hpp"
+#include "tests/unit/support/sink_spec.hpp"
 #include "tests/unit/support/loop.hpp"
 #include "tests/unit/support/temp_dir.hpp"
 
@@ -62,19 +62,10 @@ struct Parsed {
   }
 };
 
-// The same steps as the core's config loader: name, type and policy first, then the plugin.
 Parsed parse(const std::string& yaml) {
   ConfigErrors errors;
-  MapReader m(YAML::Load(yaml), "sinks[0]", errors);
-  auto name = m.requiredString("name");
-  auto type = m.requiredString("type");
-  auto policy = parseDeliveryPolicy(m, DeliveryPolicy{});
-  auto parser = findSink(type);
-  EXPECT_NE(parser, nullptr);
-  auto spec = parser(m);
-  spec->name = name;
-  spec->type = type;
-  spec->policy = policy;
+  std::unique_ptr<SinkSpec> spec = test::parseSinkSpec<SinkSpec>(yaml, errors);
+  EXPECT_NE(spec, nullptr);
   return {std::move(spec), errors.list()};
 }
 

@@ -20,6 +20,8 @@
 #include "daemon/registry.hpp"
 #include "tests/unit/support/temp_dir.hpp"
 #include "tests/unit/support/loop.hpp"
+#include "tests/unit/support/http_sink_test.hpp"
+#include "tests/unit/support/sink_spec.hpp"
 #include "tests/unit/support/test_http_server.hpp"
 
 namespace sluice::sinks::webhook {
@@ -31,30 +33,12 @@ using test::RecordedRequest;
 using test::runUntil;
 using test::TestHttpServer;
 
-// Parses a sink entry the way the core does: name, type and the delivery policy first, then
-// the registered parser for the rest.
 std::unique_ptr<WebhookSpec> parse(const std::string& yaml, ConfigErrors& errors) {
-  MapReader m(YAML::Load(yaml), "sinks[0]", errors);
-  auto name = m.requiredString("name");
-  auto type = m.requiredString("type");
-  auto policy = parseDeliveryPolicy(m, DeliveryPolicy{});
-  SinkParser parser = findSink(type);
-  if (!parser) {
-    ADD_FAILURE() << "no sink type " << type;
-    return nullptr;
-  }
-  std::unique_ptr<SinkSpec> spec = parser(m);
-  spec->name = name;
-  spec->type = type;
-  spec->policy = policy;
-  return std::unique_ptr<WebhookSpec>(dynamic_cast<WebhookSpec*>(spec.release()));
+  auto spec = test::parseSinkSpec<WebhookSpec>(yaml, errors);
+  if (!spec) ADD_FAILURE() << "no webhook sink type";
+  return spec;
 }
-
-std::string errorText(const ConfigErrors& errors) {
-  std::string s;
-  for (auto& e : errors.list()) s += e.str() + "\n";
-  return s;
-}
+using test::errorText;
 
 bool hasErrorAt(const ConfigErrors& errors, const std::string& path) {
   for (auto& e : errors.list())
@@ -76,24 +60,16 @@ Event sampleEvent() {
   return ev;
 }
 
-class WebhookSinkTest : public ::testing::Test {
+class WebhookSinkTest : public test::HttpSinkTest {
  protected:
+  WebhookSinkTest() : HttpSinkTest("hook") {}
+
   std::unique_ptr<Sink> makeSink(const std::string& extra_yaml) {
     ConfigErrors errors;
     auto spec =
         parse("name: hook\ntype: webhook\nurl: " + server.url("/hook") + "\n" + extra_yaml, errors);
     EXPECT_TRUE(errors.empty()) << errorText(errors);
     return spec ? spec->create(ctx) : nullptr;
-  }
-
-  // Delivers one event and runs the loop until the sink answers.
-  DeliveryResult deliver(Sink& sink, const Event& ev, int attempt = 1) {
-    std::optional<DeliveryResult> out;
-    sink.deliver(ev, DeliveryInfo{"hook", 1, attempt, ev.time_ms},
-                 [&](DeliveryResult r) { out = std::move(r); });
-    EXPECT_FALSE(out.has_value()) << "done must not be called inline";
-    EXPECT_TRUE(runUntil(io, [&] { return out.has_value(); }));
-    return out.value_or(DeliveryResult{Dead{"no answer"}});
   }
 
   RecordedRequest onlyRequest() {
@@ -107,14 +83,6 @@ class WebhookSinkTest : public ::testing::Test {
     return v ? *v : "<absent>";
   }
 
-  boost::asio::io_context io;
-  TestHttpServer server;
-  HttpClient http{io};
-  Metrics metrics;
-  Health health;
-  ManualClock clock;
-  test::TempDir dir;
-  SinkContext ctx{io, http, metrics, health, clock, dir.path(), nullptr};
 };
 
 TEST_F(WebhookSinkTest, CloudEventsStructuredBodyAndHeaders) {
@@ -309,13 +277,24 @@ TEST_F(WebhookSinkTest, AbortCancelsOnlyThisSinksTransfers) {
   EXPECT_EQ(describe(*rb), "retry: aborted at shutdown");
 }
 
-TEST_F(WebhookSinkTest, UnencodableEventIsDeadNotThrown) {
+TEST_F(WebhookSinkTest, NativeTextThatIsNotUtf8IsSentWithReplacementCharacters) {
   auto sink = makeSink("format: native\n");
   auto ev = sampleEvent();
   ev.native = std::string("not \xff utf-8");
   auto r = deliver(*sink, ev);
+  ASSERT_TRUE(std::holds_alternative<Done>(r)) << describe(r);
+  EXPECT_EQ(nlohmann::json::parse(onlyRequest().body), "not \xef\xbf\xbd utf-8");
+}
+
+TEST_F(WebhookSinkTest, AnEventTheFormatCannotCarryIsDeadNotThrown) {
+  auto sink = makeSink("format: s3\n");
+  auto ev = sampleEvent();
+  ev.type = EventType::Gap;
+  auto r = deliver(*sink, ev);
   ASSERT_TRUE(std::holds_alternative<Dead>(r)) << describe(r);
-  EXPECT_TRUE(std::get<Dead>(r).reason.starts_with("cannot encode event: ")) << describe(r);
+  EXPECT_TRUE(std::get<Dead>(r).reason.starts_with(
+      "cannot encode event: format s3 has no form for a gap event"))
+      << describe(r);
   EXPECT_EQ(server.requestCount(), 0u);
 }
 
@@ -358,7 +337,7 @@ TEST(WebhookSinkConfigTest, RegisteredAndFullConfigParses) {
   ASSERT_TRUE(errors.empty()) << errorText(errors);
   ASSERT_NE(spec, nullptr);
   EXPECT_EQ(spec->config.url, "https://example.org/hook");
-  EXPECT_EQ(spec->config.format, Format::CloudEventsBinary);
+  EXPECT_EQ(spec->config.format, PayloadFormat::CloudEventsBinary);
   EXPECT_EQ(spec->config.headers, (HttpHeaders{{"X-Team", "imaging"}}));
   EXPECT_EQ(spec->config.auth.kind, AuthKind::Basic);
   EXPECT_EQ(spec->config.ca_file, ca.string());
@@ -381,11 +360,8 @@ TEST(WebhookSinkConfigTest, ErrorsNameTheKeyPath) {
       {"url: http://h/\nauth: {username: u}\n", "sinks[0].auth.password", "required"},
       {"url: http://h/\nbogus: 1\n", "sinks[0].bogus", "unknown key"},
       {"url: http://h/\nauth: {bearer: t, realm: x}\n", "sinks[0].auth.realm", "unknown key"},
-      {"url: http://h/\nformat: s3\n", "sinks[0].format",
-       "format s3 is not available in this version (use cloudevents, cloudevents-binary or "
-       "native)"},
-      {"url: http://h/\nformat: onetrigger\n", "sinks[0].format", "format onetrigger is not"},
-      {"url: http://h/\nformat: xml\n", "sinks[0].format", "must be one of"},
+      {"url: http://h/\nformat: xml\n", "sinks[0].format",
+       "must be one of: cloudevents, cloudevents-binary, s3, onetrigger, native (got \"xml\")"},
       {"url: http://h/\nheaders: {'X:Y': v}\n", "sinks[0].headers.X:Y", "header name"},
       {"url: http://h/\nheaders: {X-Sluice-Attempt: '9'}\n", "sinks[0].headers.X-Sluice-Attempt",
        "set by sluice"},
