@@ -113,7 +113,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fake_sqs import ManualClock  # noqa: E402,F401  (re-exported: tests need one import)
-from loopback_server import LoopbackHandler, LoopbackServer, RecordedRequest  # noqa: E402
+from loopback_server import LoopbackHandler, LoopbackServer, RecordedRequest, read_chunked  # noqa: E402
 
 EVENT_FLAGS = ("IN_ACCESS", "IN_ATTRIB", "IN_CLOSE_WRITE", "IN_CLOSE_NOWRITE", "IN_CREATE",
                "IN_DELETE", "IN_DELETE_SELF", "IN_MODIFY", "IN_MOVE_SELF", "IN_MOVED_FROM",
@@ -1379,19 +1379,6 @@ def _reset(h):
         pass
 
 
-def _read_chunked(rfile):
-    body = b""
-    while True:
-        line = rfile.readline(1024)
-        size = int(line.split(b";")[0].strip() or b"0", 16)
-        if size == 0:
-            while rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                pass
-            return body
-        body += rfile.read(size)
-        rfile.readline(8)
-
-
 class _Handler(LoopbackHandler):
     def version_string(self):
         return self.server.fake.server_version
@@ -1406,7 +1393,7 @@ class _Handler(LoopbackHandler):
         raw_path, raw_query, headers = self._raw_target()
         try:
             if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-                body = _read_chunked(self.rfile)
+                body = read_chunked(self.rfile)
             else:
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length) if length else b""

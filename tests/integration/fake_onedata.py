@@ -114,7 +114,7 @@ import unicodedata
 import uuid
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
-from loopback_server import LoopbackHandler, LoopbackServer, RecordedRequest
+from loopback_server import LoopbackHandler, LoopbackServer, RecordedRequest, read_chunked
 
 API = "/api/v3/oneprovider"
 OBSERVABLE = ("fileMeta", "fileLocation", "times", "customMetadata")
@@ -1359,7 +1359,7 @@ class _Handler(LoopbackHandler):
         fake = self.server.fake
         raw_path, raw_query, headers = self._raw_target()
         if self.headers.get("Transfer-Encoding"):
-            body = _read_chunked(self.rfile)
+            body = read_chunked(self.rfile)
         else:
             try:
                 length = int(self.headers.get("Content-Length", 0))
@@ -1377,18 +1377,6 @@ class _Handler(LoopbackHandler):
         return self._answer(*reply)
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _handle
-
-
-def _read_chunked(rfile):
-    body = b""
-    while True:
-        size = int(rfile.readline().split(b";")[0].strip() or b"0", 16)
-        if size == 0:
-            while rfile.readline() not in (b"\r\n", b"\n", b""):
-                pass
-            return body
-        body += rfile.read(size)
-        rfile.readline()
 
 
 # -- test clients ----------------------------------------------------------------------------------
