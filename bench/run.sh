@@ -15,6 +15,11 @@
 #      fake_onedata.py): files/s one dCache SSE stream and one Onedata changes stream carry into
 #      the queue, and a 100,000-entry dCache tree reconciled, beside a Python reader / lister
 #      of the same fake and the fake's own pace. It writes its own block, after the Results.
+#   7. FaaS invocations (bench/invoke_bench.py against tests/integration/fake_oscar.py and
+#      fake_lambda.py): deliveries/s and per-attempt latency of a `type: oscar` and a
+#      `type: lambda` sink at concurrency 1, 8 and 64 with the fake answering in 1 ms and in
+#      50 ms, beside a Python client's requests/s against the same fake at the same concurrency
+#      and delay. It writes its own block, after the federated one.
 # Each measurement runs BENCH_RUNS (3) times; bench/README.md's results section is rewritten
 # from the figures (min / median / max), and the raw JSON lines go to bench/last-run.jsonl.
 #
@@ -24,11 +29,12 @@
 # BENCH_BURST, BENCH_NAIVE_BURST, BENCH_PENDING, BENCH_QUEUE_SECONDS, BENCH_KEEP=1 (keep the
 # temp dir), BENCH_UPDATE_README=0 (leave bench/README.md and bench/last-run.jsonl alone),
 # BENCH_SLUICE_BIN (measure another sluice binary), BENCH_RT=0 (see below),
-# BENCH_ONLY="queue e2e idle pending s3 federated" (a subset of the sections; the README is then not
+# BENCH_ONLY="queue e2e idle pending s3 federated invoke" (a subset of the sections; the README is then not
 # rewritten -- except the s3 block of its Results when s3 is in the subset), BENCH_NAIVE=0 (skip
 # the naive pipeline), BENCH_SQS_MESSAGES, BENCH_SCAN_OBJECTS, BENCH_PUSH_SECONDS,
 # BENCH_PUSH_CONNECTIONS (the s3 section), BENCH_FED_FILES (5000 per stream run) and
-# BENCH_FED_TREE (100000; the federated section).
+# BENCH_FED_TREE (100000; the federated section), BENCH_INVOKE_EVENTS (2000: the most events per
+# cell of the invoke section; fewer where the fake's delay makes a cell longer than ~3 s).
 #
 # Scheduling: these machines are shared, and under CPU contention every wake-up (after each
 # fsync, each inotify event, each HTTP answer) waits a whole scheduler slice (~3 ms on EEVDF,
@@ -69,12 +75,16 @@ PUSH_SECONDS=${BENCH_PUSH_SECONDS:-5}
 PUSH_CONNECTIONS=${BENCH_PUSH_CONNECTIONS:-32}
 FED_FILES=${BENCH_FED_FILES:-5000}
 FED_TREE=${BENCH_FED_TREE:-100000}
+INVOKE_EVENTS=${BENCH_INVOKE_EVENTS:-2000}
 UPDATE_README=${BENCH_UPDATE_README:-1}
-ALL_SECTIONS="queue e2e idle pending s3 federated"
+ALL_SECTIONS="queue e2e idle pending s3 federated invoke"
 read -r -a ONLY_LIST <<<"${BENCH_ONLY:-$ALL_SECTIONS}"
 ONLY="${ONLY_LIST[*]}"  # one space between names
 NAIVE=${BENCH_NAIVE:-1}
 want() { [[ " $ONLY " == *" $1 "* ]]; }
+# The bench nginx (receiver, webhook target) serves these sections; federated and invoke run
+# their own fakes and need none.
+need_nginx() { want e2e || want idle || want pending || want s3; }
 # What bench/README.md gets: the whole Results section after a full run; after a subset that
 # includes s3, only the s3 block inside it (the other figures stay those of their own run).
 README_PART=none
@@ -92,7 +102,7 @@ freeport() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-for tool in python3 curl nginx $(want e2e && echo inotifywait); do
+for tool in python3 curl $(need_nginx && echo nginx) $(want e2e && echo inotifywait); do
   command -v "$tool" >/dev/null || die "$tool is missing (./scripts/install-deps.sh bench installs it)"
 done
 [ -x "$SLUICE" ] || die "$SLUICE is missing: build first (make build)"
@@ -140,6 +150,7 @@ case "$FSTYPE" in tmpfs|ramfs) log "WARNING: $T is on $FSTYPE: fsync costs nothi
 log "temp dir $T ($FSTYPE); $RUNS runs of each measurement"
 
 # --- the receiver: nginx with a private prefix and config ------------------------------------
+if need_nginx; then
 NG=$T/nginx
 mkdir -p "$NG/tmp"
 NGPORT=$(freeport)
@@ -184,6 +195,7 @@ done
 HOOK=http://127.0.0.1:$NGPORT/hook
 ACCESS=$NG/access.log
 log "nginx on 127.0.0.1:$NGPORT (204) and 127.0.0.1:$NG503 (503)"
+fi
 
 # --- sluice helpers -----------------------------------------------------------------------------
 write_config() {  # DIR URL: a local source on DIR/inbox, a webhook sink to URL
@@ -486,6 +498,16 @@ if want federated; then
   python3 "$HERE/federated_bench.py" all --sluice "$SLUICE" --dir "$T/federated" \
     --files "$FED_FILES" --tree "$FED_TREE" --runs "$RUNS" "${fed_readme[@]}" >>"$RESULTS"
   rm -rf "$T/federated"
+fi
+
+# --- 7. FaaS invocations: OSCAR and Lambda sinks against their fakes, beside the fakes alone --
+if want invoke; then
+  log "FaaS invocations: OSCAR and Lambda, fake delay 1 and 50 ms, concurrency 1, 8 and 64, up to $INVOKE_EVENTS events per cell, $RUNS runs"
+  inv_readme=()
+  [ "$UPDATE_README" = 1 ] && inv_readme=(--readme "$HERE/README.md")
+  python3 "$HERE/invoke_bench.py" all --sluice "$SLUICE" --dir "$T/invoke" \
+    --events "$INVOKE_EVENTS" --runs "$RUNS" "${inv_readme[@]}" >>"$RESULTS"
+  rm -rf "$T/invoke"
 fi
 
 # --- report ----------------------------------------------------------------------------------
