@@ -1,6 +1,7 @@
 #include "daemon/config.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -40,7 +41,9 @@ RouteFilter parseFilter(MapReader f) {
   RouteFilter out;
   for (auto& t : f.stringList("types")) {
     if (auto et = eventTypeFromString(t)) out.types.push_back(*et);
-    else f.error("types", "unknown event type \"" + t + "\" (created, removed, moved, attributes, gap)");
+    else f.error("types", "unknown event type \"" + t +
+                                    "\" (created, removed, moved, attributes, gap, job.succeeded, "
+                                    "job.failed)");
   }
   out.prefix = f.stringList("prefix");
   out.suffix = f.stringList("suffix");
@@ -75,9 +78,18 @@ void forEachPlugin(YAML::Node list, const std::string& what, ConfigErrors& error
 // S3-envelope sink): valid, but those deliveries would all be dead letters, so say it.
 void warnUncarried(MapReader& m, const Config& cfg, const Route& r) {
   std::vector<EventType> types = r.filter.types;
-  if (types.empty())
-    types = {EventType::Created, EventType::Removed, EventType::Moved, EventType::Attributes,
-             EventType::Gap};
+  if (types.empty()) {
+    bool storage = false, jobs = false;
+    for (auto& f : r.from) {
+      bool job = false;
+      for (auto& s : cfg.sinks) job = job || (s->name == f && s->emitsEvents());
+      (job ? jobs : storage) = true;
+    }
+    if (storage)
+      types = {EventType::Created, EventType::Removed, EventType::Moved, EventType::Attributes,
+               EventType::Gap};
+    if (jobs) types.insert(types.end(), {EventType::JobSucceeded, EventType::JobFailed});
+  }
   for (auto& sink : cfg.sinks) {
     if (std::find(r.to.begin(), r.to.end(), sink->name) == r.to.end()) continue;
     std::string lost;
@@ -87,6 +99,32 @@ void warnUncarried(MapReader& m, const Config& cfg, const Route& r) {
       m.warning("to", "sink \"" + sink->name + "\" has no payload form for " + lost +
                           " events, which this route sends: they would be dead-lettered (narrow "
                           "filter.types, or route them to another sink)");
+  }
+}
+
+// A sink whose job results are routed back to itself, directly or through other stages, would
+// run forever: each job's result triggers the next job.
+void checkJobLoops(MapReader& top, const std::map<std::string, std::set<std::string>>& chains) {
+  for (auto& [start, _] : chains) {
+    std::vector<std::string> path{start};
+    std::set<std::string> seen;
+    std::function<bool(const std::string&)> reaches = [&](const std::string& at) {
+      auto it = chains.find(at);
+      if (it == chains.end()) return false;
+      for (auto& next : it->second) {
+        path.push_back(next);
+        if (next == start) return true;
+        if (seen.insert(next).second && reaches(next)) return true;
+        path.pop_back();
+      }
+      return false;
+    };
+    if (!reaches(start)) continue;
+    std::string cycle;
+    for (auto& p : path) cycle += (cycle.empty() ? "" : " → ") + p;
+    top.error("routes", "routes loop sink \"" + start + "\" onto its own job results (" + cycle +
+                            "): each job would trigger the next");
+    return;  // one cycle is enough to fix
   }
 }
 
@@ -101,9 +139,14 @@ void parseRoutes(MapReader& top, Config& cfg, ConfigErrors& errors,
     top.error("routes", "must be a list");
     return;
   }
-  std::set<std::string> sources, sinks, routed;
+  std::set<std::string> sources, sinks, job_sources, routed;
   for (auto& s : cfg.sources) sources.insert(s->name);
-  for (auto& s : cfg.sinks) sinks.insert(s->name);
+  for (auto& s : cfg.sinks) {
+    sinks.insert(s->name);
+    if (s->emitsEvents()) job_sources.insert(s->name);
+  }
+  // A supervisor sink's job results come from a built-in source of the same name.
+  std::map<std::string, std::set<std::string>> chains;  // job source → sinks its routes feed
   for (std::size_t i = 0; i < list.size(); ++i) {
     MapReader m(list[i], "routes[" + std::to_string(i) + "]", errors);
     Route r;
@@ -112,7 +155,11 @@ void parseRoutes(MapReader& top, Config& cfg, ConfigErrors& errors,
     if (r.from.empty()) m.error("from", "is required: name at least one source");
     if (r.to.empty()) m.error("to", "is required: name at least one sink");
     for (auto& f : r.from) {
-      if (!sources.count(f)) m.error("from", "unknown source \"" + f + "\"");
+      if (job_sources.count(f))
+        chains[f].insert(r.to.begin(), r.to.end());
+      else if (!sources.count(f))
+        m.error("from", "unknown source \"" + f + "\" (a source, or a supervisor sink for its "
+                        "job results)");
       routed.insert(f);
     }
     for (auto& t : r.to)
@@ -122,6 +169,7 @@ void parseRoutes(MapReader& top, Config& cfg, ConfigErrors& errors,
     m.finish();
     cfg.routes.push_back(std::move(r));
   }
+  checkJobLoops(top, chains);
   for (auto& s : cfg.sources) {
     if (routed.count(s->name)) continue;
     auto at = source_at.find(s->name);
@@ -176,7 +224,7 @@ LoadResult parseNode(const YAML::Node& root, const std::string& origin,
     cfg->queue_max_size = q.size("max_size", 0);
     q.finish();
   }
-  std::map<std::string, EntryAt> source_at;
+  std::map<std::string, EntryAt> source_at, sink_at;
   forEachPlugin(top.node("sources"), "sources", errors,
                 [&](MapReader& m, const std::string& name, const std::string& type) {
                   auto parser = findConnector(type);
@@ -211,8 +259,17 @@ LoadResult parseNode(const YAML::Node& root, const std::string& origin,
                   spec->name = name;
                   spec->type = type;
                   spec->policy = policy;
+                  sink_at.emplace(name, EntryAt{m.path(), m.line()});
+                  if (spec->emitsEvents() && source_at.count(name))
+                    m.error("name", "\"" + name + "\" is also a source: this sink's job results "
+                                    "come from a built-in source of its name, give it another");
                   cfg->sinks.push_back(std::move(spec));
                 });
+  for (auto& sink : cfg->sinks)
+    for (auto& s : sink->sources())
+      if (!source_at.count(s))
+        errors.add(sink_at[sink->name].path, sink_at[sink->name].line,
+                   "writes to source \"" + s + "\", which is not configured");
   parseRoutes(top, *cfg, errors, source_at);
   top.finish();
   cfg->secrets = errors.secrets();

@@ -9,23 +9,31 @@
 #include <set>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "daemon/config_reader.hpp"
+#include "daemon/event.hpp"
 
 namespace sluice {
 
+// `emit` (any outcome): events the delivery produced — a supervisor job's result — which the
+// dispatcher routes from the built-in source named after the sink and commits in the same
+// transaction that settles the delivery, so they exist exactly when the outcome does.
 struct Done {
   // What the receiver answered, when that is the point of the call (a sync OSCAR run, a
   // RequestResponse Lambda): kept with the delivery record for `sluice queue list
   // --show-output`.
   std::optional<std::string> output;
+  std::vector<Event> emit;
 };
 struct Retry {
   std::optional<Duration> after;  // from Retry-After; otherwise the backoff decides
   std::string reason;
+  std::vector<Event> emit;
 };
 struct Dead {
   std::string reason;
+  std::vector<Event> emit;
 };
 using DeliveryResult = std::variant<Done, Retry, Dead>;
 

@@ -1,11 +1,20 @@
 #include "daemon/dispatcher.hpp"
 
+#include <algorithm>
 #include <limits>
+#include <set>
 
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
 namespace sluice {
+namespace {
+
+// How often a sink without room (Sink::room) is asked again, besides after each finished
+// delivery: room can also come from outside (a GPU that someone else's process frees).
+constexpr std::int64_t kRoomPollMs = 1'000;
+
+}  // namespace
 
 struct Dispatcher::Worker {
   Worker(boost::asio::io_context& io, std::string n, Sink& s, DeliveryPolicy p)
@@ -73,8 +82,13 @@ void Dispatcher::wake(const std::string& sink) {
 
 void Dispatcher::pump(Worker& w) {
   if (stopping_ || w.leasing || w.inflight >= w.policy.concurrency) return;
+  const int room = w.sink.room();
+  if (room <= 0) {  // e.g. no free GPU: the deliveries wait in the queue, not in a lease
+    schedule(w, clock_.nowMs() + kRoomPollMs);
+    return;
+  }
   w.leasing = true;
-  const auto want = static_cast<std::size_t>(w.policy.concurrency - w.inflight);
+  const auto want = static_cast<std::size_t>(std::min(w.policy.concurrency - w.inflight, room));
   // A lease outlives the sink's own timeout, so it only expires for a hung or dead process.
   const Duration lease_for = w.policy.timeout * 2 + Duration(30'000);
   queue_.lease(w.name, want, lease_for,
@@ -135,13 +149,18 @@ void Dispatcher::startDelivery(Worker& w, Lease lease) {
 void Dispatcher::finish(Worker& w, const Lease& l, DeliveryResult r,
                         std::chrono::steady_clock::time_point started) {
   const std::int64_t now = clock_.nowMs();
+  auto emit = routeEmitted(w.name, std::visit([](auto& x) { return std::move(x.emit); }, r));
+  auto with = [&emit](Settlement s) {
+    s.emit = emit;
+    return s;
+  };
   w.attempt_time->observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   if (std::holds_alternative<Done>(r)) {
     w.latency->observe(static_cast<double>(std::max<std::int64_t>(0, now - l.first_seen_ms)) / 1000.0);
     log_->debug("sink {}: event {} ({}) delivered on attempt {}", w.name, l.event.id,
                 l.event.subject(), l.attempt);
-    Settlement s{l.seq, w.name, Outcome::Done, 0, ""};
+    Settlement s = with({l.seq, w.name, Outcome::Done, 0, ""});
     if (auto& out = std::get<Done>(r).output) {
       s.output = std::move(*out);
       s.event_id = l.event.id;
@@ -167,14 +186,29 @@ void Dispatcher::finish(Worker& w, const Lease& l, DeliveryResult r,
       // Never parked past max_age: the attempt at that moment is the last one.
       std::int64_t due = std::min(now + delay.count(), l.first_seen_ms + w.policy.max_age.count());
       logRetry(w, l, *retry, Duration(due - now));
-      settle(w, {l.seq, w.name, Outcome::Retry, due, retry->reason}, w.retried);
+      settle(w, with({l.seq, w.name, Outcome::Retry, due, retry->reason}), w.retried);
       return;
     }
-    r = Dead{why};
+    r = Dead{why, {}};
   }
   const auto& reason = std::get<Dead>(r).reason;
   log_->warn("sink {}: event {} ({}) dead-lettered: {}", w.name, l.event.id, l.event.subject(), reason);
-  settle(w, {l.seq, w.name, Outcome::Dead, 0, reason}, w.dead);
+  settle(w, with({l.seq, w.name, Outcome::Dead, 0, reason}), w.dead);
+}
+
+std::optional<RoutedBatch> Dispatcher::routeEmitted(const std::string& sink,
+                                                     std::vector<Event> emitted) const {
+  if (emitted.empty() || !emit_router_) return std::nullopt;
+  RoutedBatch rb;
+  rb.batch.source = sink;
+  bool any = false;
+  for (auto& ev : emitted) {
+    rb.sinks.push_back(emit_router_(sink, ev));
+    any = any || !rb.sinks.back().empty();
+    rb.batch.events.push_back(std::move(ev));
+  }
+  if (!any) return std::nullopt;
+  return rb;
 }
 
 void Dispatcher::logRetry(Worker& w, const Lease& l, const Retry& r, Duration delay) {
@@ -199,11 +233,16 @@ void Dispatcher::logRetry(Worker& w, const Lease& l, const Retry& r, Duration de
 
 void Dispatcher::settle(Worker& w, Settlement s, Counter* counted) {
   ++settling_;
-  queue_.settle({std::move(s)}, [this, &w, counted](bool ok) {
-    boost::asio::post(io_, [this, &w, ok, counted] {
+  std::set<std::string> woken;  // the sinks of emitted events: new deliveries once durable
+  if (s.emit)
+    for (auto& list : s.emit->sinks) woken.insert(list.begin(), list.end());
+  queue_.settle({std::move(s)}, [this, &w, counted, woken = std::move(woken)](bool ok) {
+    boost::asio::post(io_, [this, &w, ok, counted, woken] {
       --settling_;
       // Counted once durable, so the metrics never run ahead of what the queue shows.
       if (ok && counted) counted->inc();
+      if (ok)
+        for (auto& sink : woken) wake(sink);
       if (!ok) {
         // The lease expires and the delivery is handed out again: at least once, never lost.
         log_->error("sink {}: could not record a delivery outcome; it will be retried", w.name);

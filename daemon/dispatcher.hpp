@@ -13,6 +13,9 @@
 //    fail). `done` runs after every settlement.
 //  - Retries and dead letters of every sink are logged (retries at most one line per sink per
 //    10 s, with a count of the others); logSummaryEvery() adds a periodic one-line summary.
+//  - Events a delivery emits (DeliveryResult's `emit`) are routed as coming from the source
+//    named after the sink and settled together with the delivery; their sinks are woken once
+//    that is durable.
 //  - All methods run on the io_context thread.
 #include <chrono>
 #include <functional>
@@ -44,6 +47,11 @@ class Dispatcher {
   ~Dispatcher();
 
   void add(const std::string& name, Sink& sink, const DeliveryPolicy& policy);
+  // Which sinks an emitted event goes to (the routes from `source`); unset: emitted events are
+  // dropped (a config without routes from job sources never needs it).
+  using EmitRouter =
+      std::function<std::vector<std::string>(const std::string& source, const Event& ev)>;
+  void routeEmitted(EmitRouter router) { emit_router_ = std::move(router); }
   void start();
   // New deliveries were committed for `sink`: look now instead of at the next due time.
   void wake(const std::string& sink);
@@ -64,6 +72,8 @@ class Dispatcher {
   void finish(Worker& w, const Lease& lease, DeliveryResult r,
               std::chrono::steady_clock::time_point started);
   void settle(Worker& w, Settlement s, Counter* counted = nullptr);
+  // The batch of `emitted` with its sinks, or nullopt when none has a route.
+  std::optional<RoutedBatch> routeEmitted(const std::string& sink, std::vector<Event> emitted) const;
   void schedule(Worker& w, std::optional<std::int64_t> next_due_ms);
   void checkDrained();
   void checkStopped();
@@ -84,6 +94,7 @@ class Dispatcher {
   std::chrono::milliseconds summary_every_{0};
   std::function<void()> on_stopped_;
   std::vector<std::function<void()>> drained_waiters_;
+  EmitRouter emit_router_;
 };
 
 }  // namespace sluice

@@ -13,9 +13,10 @@
 namespace sluice {
 namespace {
 
-constexpr std::array<std::string_view, 5> kTypeNames = {"created", "removed", "moved",
-                                                        "attributes", "gap"};
+constexpr std::array<std::string_view, 7> kTypeNames = {
+    "created", "removed", "moved", "attributes", "gap", "job.succeeded", "job.failed"};
 constexpr std::string_view kTypePrefix = "sluice.object.";
+constexpr std::string_view kJobPrefix = "sluice.";  // + "job.succeeded"
 
 }  // namespace
 
@@ -98,14 +99,19 @@ std::optional<T> optional(const nlohmann::json& in, const char* name) {
 
 std::string_view toString(EventType t) { return kTypeNames.at(static_cast<size_t>(t)); }
 
+bool isJobEvent(EventType t) { return t == EventType::JobSucceeded || t == EventType::JobFailed; }
+
 std::optional<EventType> eventTypeFromString(std::string_view s) {
   if (s.starts_with(kTypePrefix)) s.remove_prefix(kTypePrefix.size());
+  else if (s.starts_with("sluice.job.")) s.remove_prefix(kJobPrefix.size());
   for (size_t i = 0; i < kTypeNames.size(); ++i)
     if (kTypeNames[i] == s) return static_cast<EventType>(i);
   return std::nullopt;
 }
 
-std::string Event::typeUri() const { return std::string(kTypePrefix) + std::string(toString(type)); }
+std::string Event::typeUri() const {
+  return std::string(isJobEvent(type) ? kJobPrefix : kTypePrefix) + std::string(toString(type));
+}
 
 std::string Event::subject() const { return toUtf8Lossy(path); }
 

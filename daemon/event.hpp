@@ -20,10 +20,14 @@
 
 namespace sluice {
 
-enum class EventType { Created, Removed, Moved, Attributes, Gap };
+// The last two are not storage changes: a supervisor sink's finished jobs (sluice.job.*), the
+// events of the built-in source named after the sink.
+enum class EventType { Created, Removed, Moved, Attributes, Gap, JobSucceeded, JobFailed };
 
-std::string_view toString(EventType t);                       // "created", ...
-std::optional<EventType> eventTypeFromString(std::string_view s);  // accepts "created" or "sluice.object.created"
+std::string_view toString(EventType t);  // "created", ..., "job.succeeded", "job.failed"
+// Accepts "created" or "sluice.object.created", "job.failed" or "sluice.job.failed".
+std::optional<EventType> eventTypeFromString(std::string_view s);
+bool isJobEvent(EventType t);
 
 struct Event {
   std::string id;

@@ -56,6 +56,9 @@ struct Settlement {
   std::string event_id;
   std::string subject;
   int attempts = 0;
+  // Events to store in the same transaction (a job's result event), with their sinks; never
+  // refused for queue.max_size: they are few and the settlement must not fail for them.
+  std::optional<RoutedBatch> emit;
 };
 
 struct SinkStats {

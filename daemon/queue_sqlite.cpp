@@ -316,106 +316,112 @@ void SqliteQueue::checkRoom(const std::vector<std::string>& bodies) {
                            "replay dead letters (sluice queue dead) or raise queue.max_size");
 }
 
-void SqliteQueue::append(RoutedBatch rb, std::function<void(CommitResult)> done) {
-  auto result = std::make_shared<CommitResult>();
-  auto batch = std::make_shared<RoutedBatch>(std::move(rb));
-  // Encoded here, on the caller's thread: the writer thread is the ingest bottleneck.
-  auto bodies = std::make_shared<std::vector<std::string>>();
-  auto unencodable = std::make_shared<std::map<std::size_t, std::string>>();  // index → why
-  bodies->reserve(batch->batch.events.size());
-  for (const auto& ev : batch->batch.events) {
+SqliteQueue::Encoded SqliteQueue::encode(const RoutedBatch& rb) {
+  Encoded enc;
+  enc.bodies.reserve(rb.batch.events.size());
+  for (const auto& ev : rb.batch.events) {
     try {
-      bodies->push_back(toJson(ev).dump());
+      enc.bodies.push_back(toJson(ev).dump());
     } catch (const std::exception& e) {
       // No byte string from storage may take the daemon down: the event is kept with what
       // could be encoded (invalid UTF-8 replaced) and goes straight to the dead-letter queue.
-      (*unencodable)[bodies->size()] = std::string("the event could not be encoded exactly: ") + e.what();
-      bodies->push_back(toJson(ev).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      enc.dead[enc.bodies.size()] = std::string("the event could not be encoded exactly: ") + e.what();
+      enc.bodies.push_back(toJson(ev).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     }
   }
-  for (auto& [i, why] : batch->batch.dead)
-    if (i < bodies->size()) unencodable->emplace(i, why);
-  submit({[this, batch, bodies, unencodable, result] {
-            CommitResult r;
-            const std::int64_t now = clock_.nowMs();
-            checkRoom(*bodies);
-            const std::int64_t source = nameId(batch->batch.source);
-            auto& events = batch->batch.events;
-            for (std::size_t i = 0; i < events.size(); ++i) {
-              auto& ev = events[i];
-              db_->prepare("INSERT OR IGNORE INTO dedup(id, seen) VALUES(?1, ?2)")
-                  .bind(1, ev.id)
-                  .bind(2, now)
-                  .run();
-              if (db_->changes() == 1) {
-                delta_.addDedup(1);
-              } else {  // seen before: new again only if that was beyond the horizon
-                db_->prepare("UPDATE dedup SET seen=?1 WHERE id=?2 AND seen < ?3")
-                    .bind(1, now)
-                    .bind(2, ev.id)
-                    .bind(3, now - opts_.dedup_horizon.count())
-                    .run();
-                if (db_->changes() == 0) {
-                  ++r.deduplicated;
-                  continue;
-                }
-              }
-              const auto& sinks = i < batch->sinks.size() ? batch->sinks[i]
-                                                          : std::vector<std::string>{};
-              if (sinks.empty()) {
-                ++r.unrouted;
-                continue;
-              }
-              db_->prepare(
-                     "INSERT INTO events(id, source, first_seen, remaining, body) "
-                     "VALUES(?1, ?2, ?3, ?4, ?5)")
-                  .bind(1, ev.id)
-                  .bind(2, source)
-                  .bind(3, now)
-                  .bind(4, static_cast<std::int64_t>(sinks.size()))
-                  .bind(5, (*bodies)[i])
-                  .run();
-              std::int64_t seq = db_->lastRowid();
-              delta_.addEvents(1);
-              delta_.addEventBytes(static_cast<std::int64_t>((*bodies)[i].size()));
-              auto bad = unencodable->find(i);
-              const int state = bad == unencodable->end() ? kPending : kDead;
-              for (auto& sink : sinks) {
-                delta_.add(sink, state, now, 1);
-                auto ins = db_->prepare(
-                    "INSERT INTO deliveries(sink, seq, state, attempts, due, since, error) "
-                    "VALUES(?1, ?2, ?3, 0, ?4, ?4, ?5)");
-                ins.bind(1, nameId(sink)).bind(2, seq).bind(3, std::int64_t{state}).bind(4, now);
-                if (state == kDead) ins.bind(5, bad->second);
-                else ins.bindNull(5);
-                ins.run();
-              }
-              ++r.committed;
-              if (state == kDead) ++(batch->batch.dead.count(i) ? r.parked : r.unencodable);
-            }
-            if (batch->batch.cursor) {
-              db_->prepare("INSERT OR REPLACE INTO cursors(source, value) VALUES(?1, ?2)")
-                  .bind(1, source)
-                  .bindBlob(2, *batch->batch.cursor)
-                  .run();
-            }
-            for (auto& u : batch->batch.index) {
-              if (u.fingerprint) {
-                db_->prepare("INSERT OR REPLACE INTO source_index(source, key, fp) "
-                             "VALUES(?1, ?2, ?3)")
-                    .bind(1, source)
-                    .bindBlob(2, u.key)
-                    .bind(3, *u.fingerprint)
-                    .run();
-              } else {
-                db_->prepare("DELETE FROM source_index WHERE source=?1 AND key=?2")
-                    .bind(1, source)
-                    .bindBlob(2, u.key)
-                    .run();
-              }
-            }
-            r.ok = true;
-            *result = r;
+  for (auto& [i, why] : rb.batch.dead)
+    if (i < enc.bodies.size()) enc.dead.emplace(i, why);
+  return enc;
+}
+
+CommitResult SqliteQueue::insertBatch(RoutedBatch& rb, const Encoded& enc, std::int64_t now) {
+  CommitResult r;
+  const std::int64_t source = nameId(rb.batch.source);
+  auto& events = rb.batch.events;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    auto& ev = events[i];
+    db_->prepare("INSERT OR IGNORE INTO dedup(id, seen) VALUES(?1, ?2)")
+        .bind(1, ev.id)
+        .bind(2, now)
+        .run();
+    if (db_->changes() == 1) {
+      delta_.addDedup(1);
+    } else {  // seen before: new again only if that was beyond the horizon
+      db_->prepare("UPDATE dedup SET seen=?1 WHERE id=?2 AND seen < ?3")
+          .bind(1, now)
+          .bind(2, ev.id)
+          .bind(3, now - opts_.dedup_horizon.count())
+          .run();
+      if (db_->changes() == 0) {
+        ++r.deduplicated;
+        continue;
+      }
+    }
+    const auto& sinks = i < rb.sinks.size() ? rb.sinks[i]
+                                                : std::vector<std::string>{};
+    if (sinks.empty()) {
+      ++r.unrouted;
+      continue;
+    }
+    db_->prepare(
+           "INSERT INTO events(id, source, first_seen, remaining, body) "
+           "VALUES(?1, ?2, ?3, ?4, ?5)")
+        .bind(1, ev.id)
+        .bind(2, source)
+        .bind(3, now)
+        .bind(4, static_cast<std::int64_t>(sinks.size()))
+        .bind(5, enc.bodies[i])
+        .run();
+    std::int64_t seq = db_->lastRowid();
+    delta_.addEvents(1);
+    delta_.addEventBytes(static_cast<std::int64_t>(enc.bodies[i].size()));
+    auto bad = enc.dead.find(i);
+    const int state = bad == enc.dead.end() ? kPending : kDead;
+    for (auto& sink : sinks) {
+      delta_.add(sink, state, now, 1);
+      auto ins = db_->prepare(
+          "INSERT INTO deliveries(sink, seq, state, attempts, due, since, error) "
+          "VALUES(?1, ?2, ?3, 0, ?4, ?4, ?5)");
+      ins.bind(1, nameId(sink)).bind(2, seq).bind(3, std::int64_t{state}).bind(4, now);
+      if (state == kDead) ins.bind(5, bad->second);
+      else ins.bindNull(5);
+      ins.run();
+    }
+    ++r.committed;
+    if (state == kDead) ++(rb.batch.dead.count(i) ? r.parked : r.unencodable);
+  }
+  if (rb.batch.cursor) {
+    db_->prepare("INSERT OR REPLACE INTO cursors(source, value) VALUES(?1, ?2)")
+        .bind(1, source)
+        .bindBlob(2, *rb.batch.cursor)
+        .run();
+  }
+  for (auto& u : rb.batch.index) {
+    if (u.fingerprint) {
+      db_->prepare("INSERT OR REPLACE INTO source_index(source, key, fp) "
+                   "VALUES(?1, ?2, ?3)")
+          .bind(1, source)
+          .bindBlob(2, u.key)
+          .bind(3, *u.fingerprint)
+          .run();
+    } else {
+      db_->prepare("DELETE FROM source_index WHERE source=?1 AND key=?2")
+          .bind(1, source)
+          .bindBlob(2, u.key)
+          .run();
+    }
+  }
+  r.ok = true;
+  return r;
+}
+
+void SqliteQueue::append(RoutedBatch rb, std::function<void(CommitResult)> done) {
+  auto result = std::make_shared<CommitResult>();
+  auto batch = std::make_shared<RoutedBatch>(std::move(rb));
+  auto enc = std::make_shared<Encoded>(encode(*batch));
+  submit({[this, batch, enc, result] {
+            checkRoom(enc->bodies);
+            *result = insertBatch(*batch, *enc, clock_.nowMs());
           },
           [result, done = std::move(done)](bool ok, const std::string& error) {
             if (!ok) *result = CommitResult{false, error, isFullError(error)};
@@ -495,8 +501,11 @@ void SqliteQueue::lease(
 
 void SqliteQueue::settle(std::vector<Settlement> outcomes, std::function<void(bool)> done) {
   auto list = std::make_shared<std::vector<Settlement>>(std::move(outcomes));
-  submit({[this, list] {
-            for (auto& s : *list) {
+  auto encoded = std::make_shared<std::vector<Encoded>>();
+  for (auto& s : *list) encoded->push_back(s.emit ? encode(*s.emit) : Encoded{});
+  submit({[this, list, encoded] {
+            for (std::size_t i = 0; i < list->size(); ++i) {
+              auto& s = (*list)[i];
               const std::int64_t sid = nameId(s.sink);
               int state = 0;
               std::int64_t since = 0;
@@ -507,6 +516,7 @@ void SqliteQueue::settle(std::vector<Settlement> outcomes, std::function<void(bo
                 state = static_cast<int>(st.i64(0));
                 since = st.i64(1);
               }
+              if (s.emit) insertBatch(*s.emit, (*encoded)[i], clock_.nowMs());
               if (s.outcome == Outcome::Done) {
                 db_->prepare("DELETE FROM deliveries WHERE sink=?1 AND seq=?2")
                     .bind(1, sid)

@@ -63,6 +63,16 @@ class SqliteQueue final : public Queue, public QueueAdmin {
   void migrate();
   // Throws the "queue is full" error when `bodies` would pass opts_.max_bytes.
   void checkRoom(const std::vector<std::string>& bodies);
+  // Event bodies as stored (encoded on the caller's thread: the writer is the bottleneck), and
+  // the events that go straight to the dead-letter queue, by index, with why.
+  struct Encoded {
+    std::vector<std::string> bodies;
+    std::map<std::size_t, std::string> dead;
+  };
+  static Encoded encode(const RoutedBatch& rb);
+  // On the writer thread, inside its transaction: stores the batch's new events, their
+  // deliveries, cursor and index updates.
+  CommitResult insertBatch(RoutedBatch& rb, const Encoded& enc, std::int64_t now);
   static bool isFullError(const std::string& error);
   std::string diskFull() const;  // what an SQLITE_FULL means, with the free space and remedy
   void maybeExpireDedup();

@@ -106,6 +106,10 @@ void Runtime::build(bool daemon) {
   p.router = std::make_unique<Router>(cfg_.routes);
   p.http = std::make_unique<HttpClient>(p.io);
   p.dispatcher = std::make_unique<Dispatcher>(p.io, *p.queue, p.metrics, p.health, clock_, log_);
+  // Job results of supervisor sinks follow the routes from the sink's name.
+  p.dispatcher->routeEmitted([router = p.router.get()](const std::string& source, const Event& ev) {
+    return router->sinksFor(source, ev);
+  });
   for (auto& spec : cfg_.sources)
     if (auto store = spec->objectStore(p.io, *p.http, clock_)) p.stores.add(spec->name, std::move(store));
   for (auto& spec : cfg_.sinks) {

@@ -18,8 +18,10 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 
@@ -53,6 +55,10 @@ class Sink {
   virtual void deliver(const Event& ev, const DeliveryInfo& info, DeliveryCallback done) = 0;
   virtual void abort() = 0;
   virtual bool handOver() { return false; }
+  // How many more deliveries the sink could start now, beyond those in flight (a job that needs
+  // a free GPU). The dispatcher leases no more than that, so waiting events stay in the queue
+  // with no attempt counted; it looks again after each finished delivery and every second.
+  virtual int room() const { return std::numeric_limits<int>::max(); }
 };
 
 // What a sink may use; everything is owned by the runtime and outlives the sink.
@@ -81,6 +87,12 @@ class SinkSpec {
   // Whether deliveries of this event type can succeed at all (a payload format with no form for
   // it makes them dead letters); `sluice check` warns of routes that send such types.
   virtual bool carries(EventType) const { return true; }
+  // The sources whose object stores this sink writes to (a job's outputs); the config checks
+  // that each exists.
+  virtual std::vector<std::string> sources() const { return {}; }
+  // Whether its deliveries emit events (a supervisor's job results): routes may then name the
+  // sink in `from` as the built-in source of those events.
+  virtual bool emitsEvents() const { return false; }
 };
 
 }  // namespace sluice

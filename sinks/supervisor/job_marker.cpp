@@ -40,7 +40,7 @@ std::optional<pid_t> groupOf(pid_t pid) {
 
 bool writeMarker(const fs::path& dir, const JobMarker& m) {
   nlohmann::json j = {{"pid", m.pid}, {"daemon_pid", m.daemon_pid}, {"event_id", m.event_id},
-                      {"started_ms", m.started_ms}};
+                      {"started_ms", m.started_ms}, {"gpus", m.gpus}};
   const fs::path tmp = dir / (std::string(kMarkerFile) + ".tmp");
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return false;
@@ -58,7 +58,8 @@ std::optional<JobMarker> readMarker(const fs::path& dir) {
   try {
     auto j = nlohmann::json::parse(readAll(dir / kMarkerFile));
     return JobMarker{j.at("pid").get<pid_t>(), j.at("daemon_pid").get<pid_t>(),
-                     j.at("event_id").get<std::string>(), j.at("started_ms").get<std::int64_t>()};
+                     j.at("event_id").get<std::string>(), j.at("started_ms").get<std::int64_t>(),
+                     j.value("gpus", std::vector<int>{})};
   } catch (const std::exception&) {
     return std::nullopt;  // torn or foreign: nothing to adopt or end
   }

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace sluice::sinks::supervisor {
 
@@ -17,6 +18,7 @@ struct JobMarker {
   pid_t daemon_pid = -1;  // the daemon that started it
   std::string event_id;
   std::int64_t started_ms = 0;  // wall clock
+  std::vector<int> gpus;        // the GPUs it holds (nvidia-smi indices)
 };
 
 constexpr const char* kMarkerFile = "job.json";

@@ -65,7 +65,7 @@ pid_t JobRunner::start(const JobSpec& spec, Callback done) {
   auto started = Clock::now();
   int err = 0;
   pid_t pid = spawnJob({spec.program, spec.argv, spec.env, spec.cwd, spec.stdout_path,
-                        spec.stderr_path},
+                        spec.stderr_path, spec.run_as, spec.limits},
                        &err);
   if (pid < 0) return failed(err);
   // spawnJob returns after the exec, so the child already leads its own group.

@@ -24,10 +24,12 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "daemon/config_reader.hpp"
+#include "sinks/supervisor/spawn.hpp"
 
 namespace sluice::sinks::supervisor {
 
@@ -40,6 +42,8 @@ struct JobSpec {
   std::filesystem::path stderr_path;
   Duration timeout{30'000};
   Duration kill_grace{10'000};  // SIGTERM → SIGKILL after a timeout
+  std::optional<RunAs> run_as;  // `user:`; none: the daemon's own
+  std::vector<ResourceLimit> limits;
 };
 
 struct JobOutcome {

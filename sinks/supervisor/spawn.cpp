@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <grp.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -53,11 +55,10 @@ pid_t spawnJob(const SpawnRequest& r, int* err) {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
+  const RunAs* run_as = r.run_as ? &*r.run_as : nullptr;
   pid_t pid = ::fork();
   if (pid == 0) {
     ::close(fds[0]);
-    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) childFail(fds[1]);
-    if (::getppid() != parent) ::_exit(127);  // the daemon died before the line above
     if (::setpgid(0, 0) != 0) childFail(fds[1]);
     for (int s = 1; s < NSIG; ++s) std::signal(s, SIG_DFL);  // EINVAL for some: harmless
     if (!moveTo(::open("/dev/null", O_RDONLY), 0)) childFail(fds[1]);
@@ -67,6 +68,19 @@ pid_t spawnJob(const SpawnRequest& r, int* err) {
     // error pipe is close-on-exec, so it survives until the execve below.
     for (int fd = 3; fd < fds[1]; ++fd) ::close(fd);
     ::syscall(SYS_close_range, fds[1] + 1, ~0U, 0);
+    for (auto& l : r.limits) {
+      rlimit rl{static_cast<rlim_t>(l.value), static_cast<rlim_t>(l.value)};
+      if (::setrlimit(l.resource, &rl) != 0) childFail(fds[1]);
+    }
+    // Groups first, then the gid, then the uid (after which none of these is allowed any more).
+    if (run_as) {
+      if (::setgroups(run_as->groups.size(), run_as->groups.data()) != 0) childFail(fds[1]);
+      if (::setresgid(run_as->gid, run_as->gid, run_as->gid) != 0) childFail(fds[1]);
+      if (::setresuid(run_as->uid, run_as->uid, run_as->uid) != 0) childFail(fds[1]);
+    }
+    // After the credentials change, which clears the parent-death signal.
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) childFail(fds[1]);
+    if (::getppid() != parent) ::_exit(127);  // the daemon died before the line above
     if (::chdir(cwd) != 0) childFail(fds[1]);
     sigset_t none;
     sigemptyset(&none);

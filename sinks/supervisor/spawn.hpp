@@ -8,11 +8,26 @@
 // close-on-exec pipe, so start failures are reported exactly as posix_spawn would.
 #include <sys/types.h>
 
+#include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace sluice::sinks::supervisor {
+
+// Who a job runs as (`user:`), prepared before the fork.
+struct RunAs {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;  // supplementary groups, the primary one included
+};
+
+// One setrlimit() for the job, soft and hard limit alike.
+struct ResourceLimit {
+  int resource = 0;  // RLIMIT_*
+  std::uint64_t value = 0;
+};
 
 struct SpawnRequest {
   std::string program;            // absolute path
@@ -21,10 +36,13 @@ struct SpawnRequest {
   std::filesystem::path cwd;
   std::filesystem::path stdout_path;  // created 0600 or truncated
   std::filesystem::path stderr_path;
+  std::optional<RunAs> run_as;  // none: the daemon's own user
+  std::vector<ResourceLimit> limits;
 };
 
 // Returns the child's pid (it leads its own process group, has the default signal mask and
-// dispositions, stdin from /dev/null and no other inherited descriptor), or -1 with *err set.
+// dispositions, stdin from /dev/null and no other inherited descriptor, its limits, and with
+// run_as that user's uid, gid and groups and no way back), or -1 with *err set.
 // Call from the thread that will outlive the job (the io_context thread): the death signal
 // follows the thread that forked.
 pid_t spawnJob(const SpawnRequest& r, int* err);

@@ -1,8 +1,12 @@
 #include "sinks/supervisor/supervisor_config.hpp"
 
+#include <grp.h>
+#include <pwd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -93,34 +97,116 @@ void parseExitCodes(MapReader& m, SupervisorConfig& c) {
   }
 }
 
-// Keys of the GPU / stage-in / stage-out / run-as issue. Only their defaults are accepted so a
-// config written for that version fails loudly here instead of running jobs without GPUs.
-void rejectUnavailable(MapReader& m) {
-  struct Later {
-    const char* key;
-    bool (*is_default)(const YAML::Node&);
-    const char* message;
-  };
-  static const Later kLater[] = {
-      {"gpus", [](const YAML::Node& n) { return n.IsScalar() && n.Scalar() == "none"; },
-       "GPU slots are not available in this version"},
-      {"gpus_per_job", [](const YAML::Node&) { return false; },
-       "GPU slots are not available in this version"},
-      {"stage_in",
-       [](const YAML::Node& n) {
-         return n.IsScalar() &&
-                (n.Scalar() == "false" || n.Scalar() == "no" || n.Scalar() == "off");
-       },
-       "stage-in is not available in this version"},
-      {"outputs", [](const YAML::Node& n) { return n.IsSequence() && n.size() == 0; },
-       "output upload is not available in this version"},
-      {"user", [](const YAML::Node&) { return false; },
-       "running jobs as another user is not available in this version"},
-  };
-  for (auto& l : kLater) {
-    YAML::Node n = m.node(l.key);  // marks it read: a null value (`gpus:`) means the default
-    if (n.IsDefined() && !n.IsNull() && !l.is_default(n)) m.error(l.key, l.message);
+void parseGpus(MapReader& m, SupervisorConfig& c) {
+  YAML::Node n = m.node("gpus");
+  if (!n.IsDefined() || n.IsNull() || (n.IsScalar() && n.Scalar() == "none")) {
+    c.gpus = GpuMode::None;
+  } else if (n.IsScalar() && n.Scalar() == "auto") {
+    c.gpus = GpuMode::Auto;
+  } else if (n.IsSequence()) {
+    c.gpus = GpuMode::List;
+    for (auto& s : m.stringList("gpus")) {
+      char* end = nullptr;
+      long v = std::strtol(s.c_str(), &end, 10);
+      if (s.empty() || *end != '\0' || v < 0 || v > 1023)
+        m.error("gpus", "must list GPU indices as nvidia-smi numbers them (got \"" + s + "\")");
+      else if (std::find(c.gpu_list.begin(), c.gpu_list.end(), v) != c.gpu_list.end())
+        m.error("gpus", "lists GPU " + s + " twice");
+      else
+        c.gpu_list.push_back(static_cast<int>(v));
+    }
+    if (m.node("gpus").size() == 0) m.error("gpus", "must not be empty (use none)");
+  } else {
+    m.error("gpus", "must be auto, none or a list of GPU indices, e.g. [0, 1]");
   }
+  c.gpus_per_job = static_cast<int>(m.integer("gpus_per_job", 1, 1, 64));
+  c.share = m.boolean("share", false);
+  c.gpu_busy_memory = m.size("gpu_busy_memory", c.gpu_busy_memory);
+  if (c.gpus == GpuMode::List && !c.share && c.gpus_per_job > static_cast<int>(c.gpu_list.size()))
+    m.error("gpus_per_job", "is more than the " + std::to_string(c.gpu_list.size()) +
+                                " GPUs listed in gpus: no job could ever start");
+  if (c.gpus == GpuMode::None) return;
+  // Looked up like a bare command name; a test puts a fake one first on PATH.
+  const char* search = std::getenv("PATH");
+  auto found = resolveProgram("nvidia-smi", "/", search ? search : kFallbackSearchPath, nullptr);
+  if (found) c.nvidia_smi = *found;
+}
+
+void parseOutputs(MapReader& m, SupervisorConfig& c) {
+  YAML::Node list = m.node("outputs");
+  if (!list.IsDefined() || list.IsNull()) return;
+  if (!list.IsSequence()) {
+    m.error("outputs", "must be a list of {source, path, prefix, suffix}");
+    return;
+  }
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    MapReader o(list[i], m.childPath("outputs") + "[" + std::to_string(i) + "]", m.errors());
+    OutputTarget t;
+    t.source = o.string("source", "");
+    if (t.source.empty()) {
+      auto folder = o.pathValue("path");
+      if (!folder || folder->empty())
+        o.error("path", "is required: a local folder, or name a source to upload to");
+      else
+        t.path = folder->string();
+    } else {
+      t.path = o.string("path", "");
+      while (!t.path.empty() && t.path.front() == '/') t.path.erase(0, 1);
+      if (t.path.find("..") != std::string::npos || t.path.find('\0') != std::string::npos)
+        o.error("path", "must not contain \"..\" or NUL");
+      if (!t.path.empty() && t.path.back() != '/') t.path += '/';
+    }
+    t.prefix = o.stringList("prefix");
+    t.suffix = o.stringList("suffix");
+    o.finish();
+    c.outputs.push_back(std::move(t));
+  }
+}
+
+void parseUser(MapReader& m, SupervisorConfig& c) {
+  auto name = m.string("user");
+  if (!name || name->empty()) return;
+  c.user = *name;
+  std::vector<char> buf(16384);
+  passwd pw{};
+  passwd* found = nullptr;
+  int rc = ::getpwnam_r(name->c_str(), &pw, buf.data(), buf.size(), &found);
+  if (rc != 0 || !found) {
+    m.error("user", "no user \"" + *name + "\" on this machine");
+    return;
+  }
+  RunAs as{pw.pw_uid, pw.pw_gid, {}};
+  int n = 64;
+  std::vector<gid_t> groups(static_cast<std::size_t>(n));
+  if (::getgrouplist(name->c_str(), pw.pw_gid, groups.data(), &n) < 0) {
+    groups.resize(static_cast<std::size_t>(n));
+    ::getgrouplist(name->c_str(), pw.pw_gid, groups.data(), &n);
+  }
+  groups.resize(static_cast<std::size_t>(std::max(n, 0)));
+  as.groups = std::move(groups);
+  if (as.uid == 0) m.error("user", "must not be root: jobs would run with sluice's privileges");
+  c.run_as = std::move(as);
+}
+
+void parseLimits(MapReader& m, SupervisorConfig& c) {
+  auto l = m.map("limits");
+  // memory: RLIMIT_DATA (heap and private writable mappings) rather than RLIMIT_AS, which
+  // counts the address space CUDA reserves and so breaks GPU jobs at any useful value.
+  if (l.has("memory")) c.limits.push_back({RLIMIT_DATA, l.size("memory", 0)});
+  if (l.has("cpu_seconds"))
+    c.limits.push_back({RLIMIT_CPU, static_cast<std::uint64_t>(
+                                        l.integer("cpu_seconds", 0, 1, 1LL << 40))});
+  if (l.has("open_files"))
+    c.limits.push_back({RLIMIT_NOFILE, static_cast<std::uint64_t>(
+                                           l.integer("open_files", 0, 16, 1 << 20))});
+  if (l.has("file_size")) c.limits.push_back({RLIMIT_FSIZE, l.size("file_size", 0)});
+  if (l.has("processes"))
+    c.limits.push_back({RLIMIT_NPROC, static_cast<std::uint64_t>(
+                                          l.integer("processes", 0, 1, 1 << 22))});
+  for (auto& lim : c.limits)
+    if (lim.resource == RLIMIT_DATA && lim.value < (16u << 20))
+      l.error("memory", "must be at least 16MiB (no program starts with less)");
+  l.finish();
 }
 
 }  // namespace
@@ -153,6 +239,23 @@ std::optional<std::string> resolveProgram(const std::string& argv0, const std::s
   return std::nullopt;
 }
 
+bool OutputTarget::matches(const std::string& name) const {
+  auto any = [](const std::vector<std::string>& list, auto&& test) {
+    return list.empty() || std::any_of(list.begin(), list.end(), test);
+  };
+  return any(prefix, [&](const std::string& p) { return name.rfind(p, 0) == 0; }) &&
+         any(suffix, [&](const std::string& x) {
+           return name.size() >= x.size() && name.compare(name.size() - x.size(), x.size(), x) == 0;
+         });
+}
+
+std::vector<std::string> SupervisorSpec::sources() const {
+  std::vector<std::string> out;
+  for (auto& o : config.outputs)
+    if (!o.source.empty()) out.push_back(o.source);
+  return out;
+}
+
 std::unique_ptr<SinkSpec> parseSupervisorSpec(MapReader& m) {
   auto spec = std::make_unique<SupervisorSpec>();
   SupervisorConfig& c = spec->config;
@@ -167,7 +270,11 @@ std::unique_ptr<SinkSpec> parseSupervisorSpec(MapReader& m) {
                                  PayloadFormat::OneTrigger, PayloadFormat::Native});
   c.keep_jobs = static_cast<std::size_t>(
       m.integer("keep_jobs", static_cast<std::int64_t>(c.keep_jobs), 0, 10'000'000));
-  rejectUnavailable(m);
+  parseGpus(m, c);
+  c.stage_in = m.boolean("stage_in", false);
+  parseOutputs(m, c);
+  parseUser(m, c);
+  parseLimits(m, c);
   m.finish();
   return spec;
 }

@@ -1,21 +1,22 @@
 #include "sinks/supervisor/supervisor_sink.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
-#include <cctype>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <utility>
 
-#include "daemon/metrics.hpp"
 #include "daemon/object_store.hpp"
 #include "daemon/payload_format.hpp"
+#include "sinks/supervisor/job_events.hpp"
+#include "sinks/supervisor/job_folder.hpp"
 #include "sinks/supervisor/job_marker.hpp"
+#include "sinks/supervisor/stage.hpp"
 
 namespace sluice::sinks::supervisor {
 namespace {
@@ -24,68 +25,6 @@ namespace fs = std::filesystem;
 
 // What jobs get for PATH unless `env` says otherwise: the daemon's own PATH is not inherited.
 constexpr const char* kJobPath = "/usr/local/bin:/usr/bin:/bin";
-constexpr std::size_t kStderrLineMax = 200;
-
-// Folder names come from event ids (hex digests) but must never escape the jobs folder, whatever
-// an id holds: anything outside [A-Za-z0-9._-] becomes '_', and no name starts with '.'.
-std::string safeName(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s.substr(0, 200))
-    out += std::isalnum(c) || c == '-' || c == '_' || c == '.' ? static_cast<char>(c) : '_';
-  if (out.empty() || out[0] == '.') out.insert(0, "_");
-  return out;
-}
-
-std::string formatDuration(Duration d) {
-  auto ms = d.count();
-  if (ms == 0 || ms % 1000 != 0) return std::to_string(ms) + "ms";
-  if (ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
-  if (ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
-  return std::to_string(ms / 1000) + "s";
-}
-
-// The last non-empty line of stderr.log, at most 200 bytes, as printable UTF-8: operators see
-// why a job failed in the delivery's reason without opening the folder.
-std::string lastStderrLine(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary | std::ios::ate);
-  if (!in) return "";
-  const std::streamoff size = in.tellg();
-  const std::streamoff from = std::max<std::streamoff>(0, size - 4096);
-  in.seekg(from);
-  std::string tail(static_cast<std::size_t>(size - from), '\0');
-  in.read(tail.data(), static_cast<std::streamsize>(tail.size()));
-  tail.resize(static_cast<std::size_t>(in.gcount()));
-  while (!tail.empty() && std::isspace(static_cast<unsigned char>(tail.back()))) tail.pop_back();
-  auto nl = tail.rfind('\n');
-  std::string line = nl == std::string::npos ? tail : tail.substr(nl + 1);
-  if (line.size() > kStderrLineMax) line.resize(kStderrLineMax);
-  for (auto& c : line)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
-  return toUtf8Lossy(line);
-}
-
-std::string withStderr(std::string reason, const fs::path& dir) {
-  auto line = lastStderrLine(dir / "stderr.log");
-  return line.empty() ? reason : reason + "; stderr: " + line;
-}
-
-std::string outcomeLabel(JobOutcome::Kind k) {
-  switch (k) {
-    case JobOutcome::Kind::Exited:
-      return "exited";
-    case JobOutcome::Kind::Signaled:
-      return "signaled";
-    case JobOutcome::Kind::TimedOut:
-      return "timed_out";
-    case JobOutcome::Kind::Aborted:
-      return "aborted";
-    case JobOutcome::Kind::SpawnFailed:
-      return "spawn_failed";
-    case JobOutcome::Kind::Lost:
-      return "lost";
-  }
-  return "unknown";
-}
 
 }  // namespace
 
@@ -107,17 +46,27 @@ SupervisorSink::SupervisorSink(SinkContext& ctx, std::string name, SupervisorCon
       jobs_dir_(fs::absolute(ctx.state_dir) / "jobs" / safeName(name_)),
       clock_(ctx.clock),
       stores_(ctx.stores),
+      // A dot name: never a job folder (those start with a letter, digit or '_').
+      effects_(jobs_dir_ / ".succeeded"),
       slots_(policy.concurrency),
-      runner_(ctx.io) {
+      runner_(ctx.io),
+      gpu_query_runner_(ctx.io),
+      gpu_poll_(ctx.io) {
   if (!log_) throw std::runtime_error("sink " + name_ + ": no logger");
-  fs::create_directories(jobs_dir_);  // throws fs::filesystem_error, a std::runtime_error
+  if (config_.run_as && ::geteuid() != 0 && ::geteuid() != config_.run_as->uid)
+    throw std::runtime_error("sink " + name_ + ": user: " + config_.user +
+                             " needs sluice to run as root");
+  // Records older than max_age cannot meet a redelivery any more: the delivery is dead by then.
+  effects_.prune(clock_.nowMs() - policy_.max_age.count());
+  initGpus();
   // Folders left by earlier runs count towards keep_jobs; their age is all we know of order.
   std::vector<std::pair<fs::file_time_type, std::string>> found;
   for (auto& entry : fs::directory_iterator(jobs_dir_)) {
     std::error_code ec;
-    if (!entry.is_directory(ec)) continue;
+    const auto name = entry.path().filename().string();
+    if (!entry.is_directory(ec) || name.front() == '.') continue;
     auto t = entry.last_write_time(ec);
-    found.emplace_back(t, entry.path().filename().string());
+    found.emplace_back(t, name);
   }
   std::sort(found.begin(), found.end());
   for (auto& f : found) finished_.push_back(std::move(f.second));
@@ -137,7 +86,10 @@ void SupervisorSink::recover() {
     if (m->daemon_pid == ::getpid() && !running_.count(id)) {
       Duration left = policy_.timeout - Duration(clock_.nowMs() - m->started_ms);
       auto slot = slots_.acquire();
-      Running r{*it, 0, {}, slot ? std::make_shared<SlotPool::Lease>(std::move(*slot)) : nullptr, {}};
+      Running r;
+      r.folder = *it;
+      r.slot = slot ? std::make_shared<SlotPool::Lease>(std::move(*slot)) : nullptr;
+      r.gpus = gpus_ ? std::make_shared<GpuLease>(*gpus_, gpus_->hold(m->gpus)) : nullptr;
       if (runner_.adopt(m->pid, left, config_.kill_grace,
                         [this, id](JobOutcome o) { jobEnded(id, o); })) {
         log_->info("{}: job {} (event {}, pid {}) goes on after the reload", name_, *it, id, m->pid);
@@ -153,7 +105,7 @@ void SupervisorSink::recover() {
     removeMarker(dir);
     ++it;
   }
-  running_gauge_.set(static_cast<double>(runner_.running()));
+  updateGauges();
 }
 
 void SupervisorSink::deliver(const Event& ev, const DeliveryInfo& info, DeliveryCallback done) {
@@ -175,12 +127,15 @@ void SupervisorSink::deliver(const Event& ev, const DeliveryInfo& info, Delivery
                  r.folder);
       r.done = std::move(done);
       r.attempt = info.attempt;
+      r.event = ev;
       return;
     }
     log_->warn("{}: job {} of event {} is still running; not starting it twice", name_, r.folder,
                ev.id);
     return reply(Retry{std::nullopt, "the job for this event is still running"});
   }
+  if (auto effect = effects_.find(ev.id))
+    return alreadySucceeded(ev, info, std::move(*effect), std::move(done));
   std::string event_text;
   try {  // cloudevents as plain JSON (no shell sits between sluice and a job); others as sent
     event_text = config_.format == PayloadFormat::CloudEvents
@@ -189,11 +144,22 @@ void SupervisorSink::deliver(const Event& ev, const DeliveryInfo& info, Delivery
   } catch (const std::exception& e) {
     return reply(Dead{std::string("cannot encode event: ") + e.what()});
   }
+  ObjectStore* store = stores_ ? stores_->find(ev.connector) : nullptr;
+  if (config_.stage_in && !store)
+    return reply(Dead{"stage_in: the event's source \"" + ev.connector +
+                      "\" has no object store to fetch it from"});
   auto lease = slots_.acquire();
   if (!lease) {
     log_->warn("{}: no free job slot for event {} ({} of {} in use)", name_, ev.id, slots_.inUse(),
                slots_.capacity());
     return reply(Retry{std::nullopt, "no free job slot"});
+  }
+  std::shared_ptr<GpuLease> gpus;
+  if (gpus_) {
+    auto taken = gpus_->take();
+    if (!taken)  // the dispatcher asks room() first; only GPUs taken by others since get here
+      return reply(Retry{std::nullopt, "no free GPU"});
+    gpus = std::make_shared<GpuLease>(*gpus_, std::move(*taken));
   }
   const std::string folder = safeName(ev.id) + "-" + std::to_string(info.attempt);
   const fs::path dir = jobs_dir_ / folder;
@@ -218,42 +184,120 @@ void SupervisorSink::deliver(const Event& ev, const DeliveryInfo& info, Delivery
       {"SLUICE_EVENT_TYPE", std::string(toString(ev.type))},
       {"SLUICE_SINK", name_},
       {"SLUICE_ATTEMPT", std::to_string(info.attempt)},
+      // When the queue committed the event (wall clock, ms): for a job's own latency figures.
+      {"SLUICE_COMMITTED_MS", std::to_string(info.first_seen_ms)},
   };
-  // Where the source can say where its object lies on this machine, the job reads it there.
-  if (const ObjectStore* store = stores_ ? stores_->find(ev.connector) : nullptr)
+  if (config_.stage_in)
+    vars["INPUT_FILE_PATH"] = stagePath(dir / "input", ev).string();
+  else if (store)  // where the source can say where its object lies here, the job reads it there
     if (auto path = store->localPath(ev)) vars["INPUT_FILE_PATH"] = *path;
   for (auto& [k, v] : config_.env) vars[k] = v;
-  // Last: the slot's assignment (later CUDA_VISIBLE_DEVICES) must hold whatever `env` says.
+  // Last: the slot's and GPUs' assignment must hold whatever `env` says.
   for (auto& [k, v] : lease->slot().env) vars[k] = v;
+  if (gpus)
+    for (auto& [k, v] : gpuEnvironment(gpus->gpus())) vars[k] = v;
 
-  JobSpec spec{.program = config_.program,
-               .argv = config_.command,
-               .env = {},
-               .cwd = dir,
-               .stdout_path = dir / "stdout.log",
-               .stderr_path = dir / "stderr.log",
-               .timeout = policy_.timeout,
-               .kill_grace = config_.kill_grace};
+  Running run;
+  run.folder = folder;
+  run.attempt = info.attempt;
+  run.spec = JobSpec{.program = config_.program,
+                     .argv = config_.command,
+                     .env = {},
+                     .cwd = dir,
+                     .stdout_path = dir / "stdout.log",
+                     .stderr_path = dir / "stderr.log",
+                     .timeout = policy_.timeout,
+                     .kill_grace = config_.kill_grace,
+                     .run_as = config_.run_as,
+                     .limits = config_.limits};
   for (auto& [k, v] : vars) {
     if (v.find('\0') != std::string::npos) {  // only event bytes can; execve would cut them
       retire(folder);
       log_->warn("{}: event {}: {} contains a NUL byte", name_, ev.id, k);
       return reply(Dead{"cannot pass " + k + " to the job: it contains a NUL byte"});
     }
-    spec.env.push_back(k + "=" + v);
+    run.spec.env.push_back(k + "=" + v);
   }
+  run.done = std::move(done);
+  run.slot = std::make_shared<SlotPool::Lease>(std::move(*lease));
+  run.gpus = std::move(gpus);
+  run.event = ev;
+  run.phase = config_.stage_in ? Phase::Staging : Phase::Running;
+  running_.emplace(ev.id, std::move(run));
+  if (config_.stage_in)
+    stageIn(ev.id);
+  else
+    startJob(ev.id);
+}
 
-  running_.emplace(ev.id, Running{folder, info.attempt, std::move(done),
-                                  std::make_shared<SlotPool::Lease>(std::move(*lease)), {}});
-  const std::int64_t started_ms = clock_.nowMs();
-  pid_t pid = runner_.start(spec, [this, id = ev.id](JobOutcome o) { jobEnded(id, o); });
-  if (pid > 0) {
-    log_->debug("{}: job {} started (event {}, pid {})", name_, folder, ev.id, pid);
-    if (!writeMarker(dir, {pid, ::getpid(), ev.id, started_ms}))
-      log_->warn("{}: job {}: cannot write its {}; a crash or reload would not find it", name_,
-                 folder, kMarkerFile);
+void SupervisorSink::alreadySucceeded(const Event& ev, const DeliveryInfo& info, JobEffect effect,
+                                      DeliveryCallback done) {
+  const std::string folder = effect.folder;
+  Running run;
+  run.folder = folder;
+  run.attempt = info.attempt;
+  run.done = std::move(done);
+  run.event = ev;
+  run.effect = std::move(effect);
+  run.phase = Phase::Uploading;
+  const bool pending = run.effect.outputs_pending;
+  running_.emplace(ev.id, std::move(run));
+  if (!pending) {
+    log_->info("{}: event {}: its job {} already succeeded; not run again", name_, ev.id, folder);
+    // Its result event again: if the first settlement never became durable it was lost with
+    // it; if it did, the queue knows the id and keeps one.
+    boost::asio::post(io_, [this, id = ev.id, alive = std::weak_ptr<int>(alive_)] {
+      if (alive.lock()) finish(id, succeeded(running_.at(id)));
+    });
+    return;
   }
-  running_gauge_.set(static_cast<double>(runner_.running()));
+  log_->info("{}: event {}: its job {} succeeded; uploading the outputs still pending", name_,
+             ev.id, folder);
+  boost::asio::post(io_, [this, id = ev.id, alive = std::weak_ptr<int>(alive_)] {
+    if (alive.lock()) uploadOutputs(id);
+  });
+}
+
+void SupervisorSink::stageIn(const std::string& id) {
+  Running& run = running_.at(id);
+  const Event& ev = *run.event;
+  const fs::path dest = stagePath(jobs_dir_ / run.folder / "input", ev);
+  ObjectStore* store = stores_->find(ev.connector);
+  store->fetch(ev, dest, [this, id, dest, alive = std::weak_ptr<int>(alive_)](std::string error) {
+    if (!alive.lock()) return;
+    auto it = running_.find(id);
+    if (it == running_.end()) return;
+    if (aborted_) return finish(id, Retry{std::nullopt, "aborted at shutdown"});
+    if (!error.empty()) {
+      log_->warn("{}: event {}: stage-in failed: {}", name_, id, error);
+      return finish(id, Retry{std::nullopt, "stage-in failed: " + error});
+    }
+    // A copy (not a hard link, whose owner is the original's) becomes the job user's own.
+    struct stat st {};
+    if (config_.run_as && ::lstat(dest.c_str(), &st) == 0 && st.st_nlink == 1 &&
+        ::chown(dest.c_str(), config_.run_as->uid, config_.run_as->gid) != 0)
+      log_->warn("{}: event {}: cannot hand the staged file to {}: {}", name_, id, config_.user,
+                 std::strerror(errno));
+    it->second.phase = Phase::Running;
+    startJob(id);
+  });
+}
+
+void SupervisorSink::startJob(const std::string& id) {
+  Running& run = running_.at(id);
+  const std::int64_t started_ms = clock_.nowMs();
+  pid_t pid = runner_.start(run.spec, [this, id](JobOutcome o) { jobEnded(id, o); });
+  if (pid > 0) {
+    log_->debug("{}: job {} started (event {}, pid {}{})", name_, run.folder, id, pid,
+                run.gpus ? ", GPUs " + gpuEnvironment(run.gpus->gpus())[1].second
+                         : std::string());
+    if (!writeMarker(jobs_dir_ / run.folder,
+                     {pid, ::getpid(), id, started_ms,
+                      run.gpus ? run.gpus->indices() : std::vector<int>{}}))
+      log_->warn("{}: job {}: cannot write its {}; a crash or reload would not find it", name_,
+                 run.folder, kMarkerFile);
+  }
+  updateGauges();
 }
 
 void SupervisorSink::jobEnded(const std::string& id, const JobOutcome& o) {
@@ -261,10 +305,47 @@ void SupervisorSink::jobEnded(const std::string& id, const JobOutcome& o) {
   if (it == running_.end()) return;  // cannot happen: every job has its entry
   Running& run = it->second;
   DeliveryResult r = classify(o, jobs_dir_ / run.folder);
-  retire(run.folder);
   report(run.folder, id, run.attempt, o, r);
   run.slot.reset();  // before `done`: the dispatcher may deliver again from inside it
-  if (!run.done) {   // adopted, its redelivery not here yet: it takes this result
+  std::vector<int> gpu_ids = run.gpus ? run.gpus->indices() : std::vector<int>{};
+  run.gpus.reset();  // the process group is gone (JobRunner ends it before reaping)
+  if (!std::holds_alternative<Done>(r)) {
+    if (o.kind != JobOutcome::Kind::Aborted && run.event) {
+      nlohmann::json facts = {{"outcome", outcomeLabel(o.kind)},
+                              {"reason", std::holds_alternative<Retry>(r)
+                                             ? std::get<Retry>(r).reason
+                                             : std::get<Dead>(r).reason},
+                              {"duration_ms", o.elapsed.count()},
+                              {"gpus", gpu_ids},
+                              {"log", (jobs_dir_ / run.folder).string()}};
+      if (o.kind == JobOutcome::Kind::Exited) facts["exit_code"] = o.value;
+      if (o.kind == JobOutcome::Kind::Signaled) facts["signal"] = o.value;
+      auto ev = jobEvent(name_, *run.event, false, run.attempt, std::move(facts), clock_.nowMs());
+      std::visit([&ev](auto& x) { x.emit.push_back(std::move(ev)); }, r);
+    }
+    return finish(id, std::move(r));
+  }
+  run.effect = JobEffect{run.folder, 0, o.elapsed.count(), clock_.nowMs(), gpu_ids,
+                         !config_.outputs.empty(), {}};
+  std::string why;
+  // Recorded before `done`: from here on no delivery of this event runs the job again.
+  if (!effects_.record(id, run.effect, &why))
+    log_->error("{}: event {}: {}; a redelivery would run the job again", name_, id, why);
+  if (!run.effect.outputs_pending) return finish(id, succeeded(run));
+  removeMarker(jobs_dir_ / run.folder);
+  run.phase = Phase::Uploading;
+  uploadOutputs(id);
+}
+
+void SupervisorSink::finish(const std::string& id, DeliveryResult r, bool keep_outputs) {
+  auto it = running_.find(id);
+  if (it == running_.end()) return;
+  Running& run = it->second;
+  retire(run.folder, keep_outputs);
+  run.slot.reset();
+  run.gpus.reset();
+  updateGauges();
+  if (!run.done) {  // adopted, its redelivery not here yet: it takes this result
     run.result = std::move(r);
     return;
   }
@@ -273,8 +354,24 @@ void SupervisorSink::jobEnded(const std::string& id, const JobOutcome& o) {
   done(std::move(r));
 }
 
+DeliveryResult SupervisorSink::succeeded(const Running& run) const {
+  Done d;
+  if (!run.event) return d;
+  const JobEffect& e = run.effect;
+  d.emit.push_back(jobEvent(name_, *run.event, true, run.attempt,
+                            {{"outcome", "exited"},
+                             {"exit_code", e.exit_code},
+                             {"duration_ms", e.duration_ms},
+                             {"gpus", e.gpus},
+                             {"outputs", e.uploaded},
+                             {"log", (jobs_dir_ / e.folder).string()}},
+                            clock_.nowMs()));
+  return d;
+}
+
 void SupervisorSink::abort() {
   aborted_ = true;
+  gpu_poll_.cancel();
   runner_.abortAll();
 }
 
@@ -290,100 +387,9 @@ bool SupervisorSink::handOver() {
   }
   runner_.detachAll();  // the jobs run on; their job.json tells the next image about them
   running_.clear();
+  alive_.reset();  // stage-ins and uploads under way report nothing any more
   log_->info("{}: {} running jobs handed over to the reloaded process", name_, n);
   return true;
-}
-
-bool SupervisorSink::prepareFolder(const fs::path& dir, const std::string& folder, const Event& ev,
-                                   std::string* why) {
-  std::error_code ec;
-  // Same event and attempt again (a lease expired after a crash): the old run never finished
-  // cleanly, so start over rather than mix its files into this one.
-  if (fs::exists(dir, ec)) {
-    fs::remove_all(dir, ec);
-    if (auto it = std::find(finished_.begin(), finished_.end(), folder); it != finished_.end())
-      finished_.erase(it);
-  }
-  if (!ec) fs::create_directories(dir / "input", ec);
-  if (!ec) fs::create_directories(dir / "output", ec);
-  if (ec) {
-    *why = ec.message();
-    return false;
-  }
-  std::ofstream out(dir / "event.json", std::ios::binary | std::ios::trunc);
-  out << toJson(ev).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
-  out.close();
-  if (!out) {
-    *why = std::string("cannot write event.json: ") + std::strerror(errno);
-    return false;
-  }
-  return true;
-}
-
-DeliveryResult SupervisorSink::classify(const JobOutcome& o, const fs::path& dir) const {
-  using K = JobOutcome::Kind;
-  switch (o.kind) {
-    case K::Exited: {
-      if (o.value == 0) return Done{};
-      auto reason = withStderr("exit status " + std::to_string(o.value), dir);
-      if (config_.on_failure == OnFailure::Dead || config_.permanent_exit_codes.count(o.value))
-        return Dead{reason};
-      return Retry{std::nullopt, reason};
-    }
-    case K::Signaled:
-      return Retry{std::nullopt, withStderr("killed by signal " + std::to_string(o.value), dir)};
-    case K::TimedOut:
-      return Retry{std::nullopt,
-                   withStderr("timed out after " + formatDuration(policy_.timeout), dir)};
-    case K::Aborted:
-      return Retry{std::nullopt, "aborted at shutdown"};
-    case K::SpawnFailed: {
-      std::string reason = std::string("cannot start: ") + std::strerror(o.value);
-      // The environment (EVENT carries the whole event) is too large for execve: no later
-      // attempt can fit it either.
-      if (o.value == E2BIG) return Dead{reason};
-      return Retry{std::nullopt, reason};
-    }
-    case K::Lost:
-      return Retry{std::nullopt, "exit status unknown: the job was reaped by someone else"};
-  }
-  return Retry{std::nullopt, "unknown job outcome"};
-}
-
-void SupervisorSink::retire(const std::string& folder) {
-  const fs::path dir = jobs_dir_ / folder;
-  std::error_code ec;
-  // Outputs are not uploaded yet (a later issue); inputs are never needed after the job.
-  fs::remove_all(dir / "input", ec);
-  fs::remove_all(dir / "output", ec);
-  removeMarker(dir);
-  finished_.push_back(folder);
-  prune();
-}
-
-void SupervisorSink::report(const std::string& folder, const std::string& event_id, int attempt,
-                            const JobOutcome& o, const DeliveryResult& result) {
-  metrics_
-      .counter("sluice_supervisor_jobs_total", "Supervisor jobs that ended, by how",
-               {{"sink", name_}, {"outcome", outcomeLabel(o.kind)}})
-      .inc();
-  running_gauge_.set(static_cast<double>(runner_.running()));
-  if (std::holds_alternative<Done>(result))
-    log_->debug("{}: job {} done (event {}, attempt {}, {} ms)", name_, folder, event_id, attempt,
-                o.elapsed.count());
-  else
-    log_->warn("{}: job {} failed (event {}, attempt {}, pid {}, {} ms): {}", name_, folder,
-               event_id, attempt, o.pid, o.elapsed.count(), describe(result));
-}
-
-void SupervisorSink::prune() {
-  while (finished_.size() > config_.keep_jobs) {
-    std::error_code ec;
-    fs::remove_all(jobs_dir_ / finished_.front(), ec);
-    if (ec)
-      log_->warn("{}: cannot remove old job folder {}: {}", name_, finished_.front(), ec.message());
-    finished_.pop_front();
-  }
 }
 
 }  // namespace sluice::sinks::supervisor

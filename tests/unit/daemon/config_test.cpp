@@ -265,6 +265,47 @@ routes:
       << r.warnings[1].str();
 }
 
+// A supervisor sink's job results come from a built-in source of its name: routes may chain a
+// second stage on them, but never loop a stage onto its own results.
+TEST(Config, RoutesMayStartAtASupervisorsJobResultsButNeverLoop) {
+  const std::string head = R"(
+sources: [{name: in, type: local, path: /tmp}]
+sinks:
+  - {name: stage1, type: supervisor, command: [/bin/true]}
+  - {name: stage2, type: supervisor, command: [/bin/true]}
+  - {name: hook, type: webhook, url: "http://x"}
+routes:
+  - {from: in, to: [stage1]}
+)";
+  auto ok = parseConfig(head + R"(  - {from: stage1, to: [stage2], filter: {types: [job.succeeded]}}
+  - {from: [stage1, stage2], to: [hook]}
+)", "x");
+  ASSERT_TRUE(ok.config) << errorsOf(ok);
+  EXPECT_TRUE(ok.warnings.empty());
+  EXPECT_EQ(ok.config->routes[1].filter.types, std::vector<EventType>{EventType::JobSucceeded});
+
+  auto direct = parseConfig(head + "  - {from: stage1, to: [stage1]}\n", "x");
+  EXPECT_FALSE(direct.config);
+  EXPECT_NE(errorsOf(direct).find("routes loop sink \"stage1\" onto its own job results "
+                                  "(stage1 → stage1)"),
+            std::string::npos)
+      << errorsOf(direct);
+  auto indirect = parseConfig(
+      head + "  - {from: stage1, to: [stage2]}\n  - {from: stage2, to: [hook, stage1]}\n", "x");
+  EXPECT_FALSE(indirect.config);
+  EXPECT_NE(errorsOf(indirect).find("(stage1 → stage2 → stage1)"), std::string::npos)
+      << errorsOf(indirect);
+  // A webhook emits nothing: its name is no source.
+  auto hook = parseConfig(head + "  - {from: hook, to: [stage2]}\n", "x");
+  EXPECT_NE(errorsOf(hook).find("unknown source \"hook\""), std::string::npos) << errorsOf(hook);
+  auto clash = parseConfig(R"(
+sources: [{name: jobs, type: local, path: /tmp}]
+sinks: [{name: jobs, type: supervisor, command: [/bin/true]}]
+routes: [{from: jobs, to: [jobs]}]
+)", "x");
+  EXPECT_NE(errorsOf(clash).find("is also a source"), std::string::npos) << errorsOf(clash);
+}
+
 TEST(Config, RelativePathsResolveAgainstTheConfigFilesDirectory) {
   test::TempDir conf_dir, elsewhere;
   std::filesystem::create_directory(conf_dir.path() / "secrets");

@@ -6,6 +6,7 @@
 
 #include <boost/asio/post.hpp>
 #include <deque>
+#include <limits>
 #include <future>
 
 #include "daemon/queue_sqlite.hpp"
@@ -48,7 +49,13 @@ class ScriptedSink final : public Sink {
     held.clear();
   }
 
+  // Room for this many deliveries at once (a sink whose jobs wait for GPUs); unlimited: max.
+  int room() const override {
+    return capacity == std::numeric_limits<int>::max() ? capacity : capacity - inflight;
+  }
+
   boost::asio::io_context& io_;
+  int capacity = std::numeric_limits<int>::max();
   std::deque<DeliveryResult> script;
   std::vector<std::pair<std::string, int>> attempts;
   std::vector<DeliveryCallback> held;
@@ -122,6 +129,55 @@ TEST_F(DispatcherFixture, DeliversEverythingWithinTheConcurrencyLimit) {
   ASSERT_TRUE(runUntil([&] { return count("sluice_deliveries_done_total") == 20; }));
   EXPECT_LE(sink.max_inflight, 3);
   EXPECT_GE(sink.max_inflight, 2);
+  ASSERT_TRUE(runUntil([&] { return queue->stats().events == 0; }));
+}
+
+// A sink with room for one (one free GPU) gets one delivery at a time although its concurrency
+// allows three; the others wait in the queue unleased, so no attempt is spent on waiting.
+TEST_F(DispatcherFixture, ASinkWithoutRoomIsLeasedNothingAndSpendsNoAttempts) {
+  sink.capacity = 1;
+  sink.hold = true;
+  add(3);
+  begin();
+  for (int delivered = 0; delivered < 3; ++delivered) {
+    ASSERT_TRUE(runUntil([&] { return sink.held.size() == 1; }));
+    EXPECT_EQ(sink.attempts.size(), static_cast<std::size_t>(delivered + 1));
+    auto done = std::move(sink.held.front());
+    sink.held.clear();
+    --sink.inflight;
+    done(Done{});
+  }
+  ASSERT_TRUE(runUntil([&] { return count("sluice_deliveries_done_total") == 3; }));
+  EXPECT_EQ(sink.max_inflight, 1);
+  for (auto& [path, attempt] : sink.attempts) EXPECT_EQ(attempt, 1) << path;
+}
+
+// A delivery's emitted events (a job's result) are routed from the source named after the
+// sink, stored with its settlement, and delivered to the sinks their routes name.
+TEST_F(DispatcherFixture, EmittedEventsAreRoutedAndDeliveredOnce) {
+  ScriptedSink next{io};
+  Event result;
+  result.id = eventId({"job", "f0"});
+  result.type = EventType::JobSucceeded;
+  result.path = "/f0";
+  result.source = "sluice:jobs/s";
+  result.connector = "s";
+  sink.script = {Done{std::nullopt, {result}}};
+  dispatcher = std::make_unique<Dispatcher>(
+      io, *queue, metrics, health, clock,
+      std::make_shared<spdlog::logger>("t", std::make_shared<spdlog::sinks::null_sink_mt>()));
+  std::vector<std::string> asked;
+  dispatcher->routeEmitted([&](const std::string& source, const Event& ev) {
+    asked.push_back(source + ":" + std::string(toString(ev.type)));
+    return std::vector<std::string>{"next"};
+  });
+  dispatcher->add("s", sink, policy);
+  dispatcher->add("next", next, policy);
+  dispatcher->start();
+  add(1);
+  ASSERT_TRUE(runUntil([&] { return next.attempts.size() == 1; }));
+  EXPECT_EQ(next.attempts[0].first, "/f0");
+  EXPECT_EQ(asked, std::vector<std::string>{"s:job.succeeded"});
   ASSERT_TRUE(runUntil([&] { return queue->stats().events == 0; }));
 }
 

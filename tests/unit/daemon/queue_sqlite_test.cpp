@@ -59,6 +59,34 @@ TEST_F(QueueFixture, LeaseRetryDoneReclaimsStorage) {
   EXPECT_EQ(q->stats().events, 0);
 }
 
+// A settlement may carry events (a job's result): stored in its transaction, with deliveries
+// for their sinks, and deduplicated by id like any event (a re-emission after a crash).
+TEST_F(QueueFixture, EventsEmittedWithASettlementAreStoredOnce) {
+  auto q = openSqliteQueue(opts(), clock);
+  append(*q, {makeEvent("/a"), makeEvent("/b")}, {"job"});
+  auto l = lease(*q, "job", 10);
+  ASSERT_EQ(l.size(), 2u);
+  auto emitted = [](const std::string& path) {
+    RoutedBatch rb;
+    rb.batch.source = "job";
+    Event ev = makeEvent(path);
+    ev.id = eventId({"result-of", path});
+    ev.type = EventType::JobSucceeded;
+    rb.batch.events = {ev};
+    rb.sinks = {{"hook"}};
+    return rb;
+  };
+  Settlement first{l[0].seq, "job", Outcome::Done, 0, ""};
+  first.emit = emitted(l[0].event.path);
+  Settlement again{l[1].seq, "job", Outcome::Retry, clock.nowMs() + 1000, "exit status 1"};
+  again.emit = emitted(l[0].event.path);  // the same result event a second time
+  ASSERT_TRUE(settle(*q, {first, again}));
+  auto h = lease(*q, "hook", 10);
+  ASSERT_EQ(h.size(), 1u);
+  EXPECT_EQ(h[0].event.type, EventType::JobSucceeded);
+  EXPECT_EQ(h[0].event.path, l[0].event.path);
+}
+
 TEST_F(QueueFixture, LeasesOfACrashedProcessBecomeDueOnReopen) {
   {
     auto q = openSqliteQueue(opts(), clock);

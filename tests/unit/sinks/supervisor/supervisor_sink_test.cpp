@@ -1,142 +1,9 @@
 // The supervisor sink runs real processes: small /bin/sh scripts and coreutils written into a
 // temp dir. Waits run the io_context until a condition holds or a deadline passes.
-#include "sinks/supervisor/supervisor_sink.hpp"
-
-#include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-#include <spdlog/sinks/ostream_sink.h>
-#include <spdlog/spdlog.h>
-
-#include <cerrno>
-#include <fstream>
-#include <set>
-#include <sstream>
-
-#include "connectors/local/local_store.hpp"
-#include "daemon/health.hpp"
-#include "daemon/http_client.hpp"
-#include "tests/unit/support/sink_spec.hpp"
-#include "tests/unit/support/loop.hpp"
-#include "tests/unit/support/temp_dir.hpp"
+#include "tests/unit/sinks/supervisor/supervisor_fixture.hpp"
 
 namespace sluice::sinks::supervisor {
 namespace {
-
-namespace fs = std::filesystem;
-using namespace std::chrono_literals;
-
-std::string readFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-// A pid file a job writes with `echo $! > f`: the file exists (empty) before the pid is in it,
-// so it is complete only once it ends with the newline.
-bool pidWritten(const fs::path& p) {
-  auto s = readFile(p);
-  return !s.empty() && s.back() == '\n';
-}
-
-void writeFile(const fs::path& p, const std::string& content, fs::perms perms) {
-  std::ofstream(p, std::ios::binary) << content;
-  fs::permissions(p, perms);
-}
-
-// Dead processes only: gone (ESRCH) or a zombie waiting for whoever adopted it to reap it.
-bool processGone(pid_t pid) {
-  if (::kill(pid, 0) != 0 && errno == ESRCH) return true;
-  auto stat = readFile("/proc/" + std::to_string(pid) + "/stat");
-  auto close = stat.rfind(')');
-  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'Z';
-}
-
-struct Parsed {
-  std::unique_ptr<SinkSpec> spec;
-  std::vector<ConfigError> errors;
-  bool hasError(const std::string& path, const std::string& text = "") const {
-    for (auto& e : errors)
-      if (e.path == path && e.message.find(text) != std::string::npos) return true;
-    return false;
-  }
-};
-
-Parsed parse(const std::string& yaml) {
-  ConfigErrors errors;
-  std::unique_ptr<SinkSpec> spec = test::parseSinkSpec<SinkSpec>(yaml, errors);
-  EXPECT_NE(spec, nullptr);
-  return {std::move(spec), errors.list()};
-}
-
-Event makeEvent(const std::string& id) {
-  Event ev;
-  ev.id = id;
-  ev.source = "file://host/inbox";
-  ev.time_ms = 1'700'000'000'123;
-  ev.storage = "local";
-  ev.connector = "inbox";
-  ev.path = "/inbox/a.txt";
-  ev.size = 5;
-  return ev;
-}
-
-class SupervisorSinkTest : public ::testing::Test {
- protected:
-  SupervisorSinkTest() {
-    log_ = std::make_shared<spdlog::logger>(
-        "supervisor-test", std::make_shared<spdlog::sinks::ostream_sink_st>(log_text_));
-    log_->set_level(spdlog::level::trace);
-  }
-
-  fs::path script(const std::string& name, const std::string& body) {
-    auto p = tmp_.path() / name;
-    writeFile(p, "#!/bin/sh\n" + body, fs::perms::owner_all);
-    return p;
-  }
-
-  // `extra` are YAML lines added to the sink's mapping.
-  std::unique_ptr<Sink> makeSink(const std::string& command, const std::string& extra = "") {
-    auto parsed = parse("name: jobs\ntype: supervisor\ncommand: " + command + "\n" + extra);
-    for (auto& e : parsed.errors) ADD_FAILURE() << e.str();
-    SinkContext ctx{io_, http_, metrics_, health_, clock_, tmp_.path() / "state", log_, &stores_};
-    return parsed.spec->create(ctx);
-  }
-
-  fs::path jobDir(const std::string& folder) { return tmp_.path() / "state/jobs/jobs" / folder; }
-
-  bool waitUntil(const std::function<bool()>& cond, std::chrono::milliseconds limit = 10s) {
-    return test::runUntil(io_, cond, limit);
-  }
-
-  DeliveryResult deliver(Sink& sink, const Event& ev, int attempt = 1) {
-    std::optional<DeliveryResult> result;
-    sink.deliver(ev, DeliveryInfo{"jobs", 1, attempt, 0}, [&](DeliveryResult r) { result = r; });
-    EXPECT_FALSE(result.has_value()) << "answered inline";
-    EXPECT_TRUE(waitUntil([&] { return result.has_value(); }));
-    return result.value_or(Retry{std::nullopt, "no answer"});
-  }
-
-  static std::string reasonOf(const DeliveryResult& r) {
-    if (auto* rt = std::get_if<Retry>(&r)) return rt->reason;
-    if (auto* d = std::get_if<Dead>(&r)) return d->reason;
-    return "";
-  }
-
-  test::TempDir tmp_;
-  boost::asio::io_context io_;
-  HttpClient http_{io_};
-  Metrics metrics_;
-  Health health_;
-  ManualClock clock_;
-  ObjectStores stores_ = [this] {  // the `inbox` source of makeEvent() is a local one
-    ObjectStores s;
-    s.add("inbox", std::make_unique<connectors::local::LocalStore>(io_));
-    return s;
-  }();
-  std::ostringstream log_text_;
-  std::shared_ptr<spdlog::logger> log_;
-};
 
 TEST_F(SupervisorSinkTest, JobSeesExactlyTheDocumentedEnvironment) {
   ::setenv("SLUICE_SUP_TEST_MARKER", "must-not-leak", 1);
@@ -158,7 +25,8 @@ TEST_F(SupervisorSinkTest, JobSeesExactlyTheDocumentedEnvironment) {
   EXPECT_EQ(names, (std::set<std::string>{
                        "PATH", "HOME", "LANG", "INPUT_FILE_PATH", "TMP_INPUT_DIR", "TMP_OUTPUT_DIR",
                        "STORAGE_OBJECT_KEY", "EVENT_TIME", "EVENT", "SLUICE_EVENT_ID",
-                       "SLUICE_EVENT_TYPE", "SLUICE_SINK", "SLUICE_ATTEMPT", "GREETING"}));
+                       "SLUICE_EVENT_TYPE", "SLUICE_SINK", "SLUICE_ATTEMPT", "SLUICE_COMMITTED_MS",
+                       "GREETING"}));
   EXPECT_EQ(env["PATH"], "/usr/local/bin:/usr/bin:/bin");
   EXPECT_EQ(env["HOME"], dir.string());
   EXPECT_EQ(env["LANG"], "de_DE.UTF-8");  // the user's env overrides the defaults
@@ -173,6 +41,7 @@ TEST_F(SupervisorSinkTest, JobSeesExactlyTheDocumentedEnvironment) {
   EXPECT_EQ(env["SLUICE_EVENT_TYPE"], "created");
   EXPECT_EQ(env["SLUICE_SINK"], "jobs");
   EXPECT_EQ(env["SLUICE_ATTEMPT"], "2");
+  EXPECT_EQ(env["SLUICE_COMMITTED_MS"], "0");  // DeliveryInfo's first_seen_ms of this test
   EXPECT_EQ(nlohmann::json::parse(readFile(dir / "event.json")), toJson(ev));
   // The folder keeps logs and event.json; input/ and output/ are gone after the job.
   EXPECT_FALSE(fs::exists(dir / "input"));
@@ -333,7 +202,8 @@ TEST_F(SupervisorSinkTest, KeepsOnlyTheNewestJobFolders) {
     ASSERT_TRUE(std::holds_alternative<Done>(deliver(*sink, makeEvent(id))));
   std::set<std::string> left;
   for (auto& e : fs::directory_iterator(tmp_.path() / "state/jobs/jobs"))
-    left.insert(e.path().filename().string());
+    if (e.path().filename().string()[0] != '.')  // .succeeded: the effect log, not a job
+      left.insert(e.path().filename().string());
   EXPECT_EQ(left, (std::set<std::string>{"k3-1", "k4-1"}));
 }
 
@@ -530,17 +400,31 @@ TEST_F(SupervisorSinkConfigTest, UnknownKeysAndBadValuesNameTheirPath) {
   EXPECT_TRUE(parseCommand("[/bin/true]", "timeout: 1h\nconcurrency: 2\n").errors.empty());
 }
 
-TEST_F(SupervisorSinkConfigTest, LaterFeaturesAreRejectedNotIgnored) {
+TEST_F(SupervisorSinkConfigTest, GpuStageOutputUserAndLimitKeysAreRead) {
   auto p = parseCommand("[/bin/true]",
-                        "gpus: auto\ngpus_per_job: 1\nstage_in: true\n"
-                        "outputs: [{source: s, path: out/}]\nuser: jobs\n");
-  EXPECT_TRUE(p.hasError("sinks[0].gpus", "GPU slots are not available in this version"));
-  EXPECT_TRUE(p.hasError("sinks[0].gpus_per_job", "GPU slots are not available"));
-  EXPECT_TRUE(p.hasError("sinks[0].stage_in", "not available in this version"));
-  EXPECT_TRUE(p.hasError("sinks[0].outputs", "not available in this version"));
-  EXPECT_TRUE(p.hasError("sinks[0].user", "not available in this version"));
-  EXPECT_EQ(p.errors.size(), 5u);
-  EXPECT_TRUE(parseCommand("[/bin/true]", "gpus: [0, 1]\n").hasError("sinks[0].gpus"));
+                        "gpus: [0, 1]\ngpus_per_job: 2\nshare: true\nstage_in: true\n"
+                        "outputs: [{source: s, path: /out, prefix: [a]}, {path: /tmp/r}]\n"
+                        "user: nobody\nlimits: {memory: 1GiB, open_files: 64}\n");
+  ASSERT_TRUE(p.errors.empty()) << p.errors[0].str();
+  auto* spec = dynamic_cast<SupervisorSpec*>(p.spec.get());
+  ASSERT_NE(spec, nullptr);
+  const SupervisorConfig& c = spec->config;
+  EXPECT_EQ(c.gpus, GpuMode::List);
+  EXPECT_EQ(c.gpu_list, (std::vector<int>{0, 1}));
+  EXPECT_EQ(c.gpus_per_job, 2);
+  EXPECT_TRUE(c.share);
+  EXPECT_TRUE(c.stage_in);
+  ASSERT_EQ(c.outputs.size(), 2u);
+  EXPECT_EQ(c.outputs[0].source, "s");
+  EXPECT_EQ(c.outputs[0].path, "out/");  // a key prefix: no leading '/', one trailing
+  EXPECT_TRUE(c.outputs[0].matches("a.json"));
+  EXPECT_FALSE(c.outputs[0].matches("b.json"));
+  EXPECT_EQ(c.outputs[1].path, "/tmp/r");
+  ASSERT_TRUE(c.run_as);
+  EXPECT_EQ(c.run_as->uid, 65534u);
+  EXPECT_EQ(c.limits.size(), 2u);
+  EXPECT_EQ(spec->sources(), std::vector<std::string>{"s"});
+  EXPECT_TRUE(spec->emitsEvents());
 }
 
 }  // namespace
