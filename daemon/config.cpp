@@ -105,7 +105,8 @@ void warnUncarried(MapReader& m, const Config& cfg, const Route& r) {
 // A sink whose job results are routed back to itself, directly or through other stages, would
 // run forever: each job's result triggers the next job.
 void checkJobLoops(MapReader& top, const std::map<std::string, std::set<std::string>>& chains) {
-  for (auto& [start, _] : chains) {
+  for (auto& entry : chains) {
+    const std::string& start = entry.first;  // (a structured binding cannot be captured)
     std::vector<std::string> path{start};
     std::set<std::string> seen;
     std::function<bool(const std::string&)> reaches = [&](const std::string& at) {

@@ -331,6 +331,10 @@ void SupervisorSink::jobEnded(const std::string& id, const JobOutcome& o) {
   // Recorded before `done`: from here on no delivery of this event runs the job again.
   if (!effects_.record(id, run.effect, &why))
     log_->error("{}: event {}: {}; a redelivery would run the job again", name_, id, why);
+  if (++recorded_since_prune_ >= 1000) {  // a long-running daemon drops old records too
+    recorded_since_prune_ = 0;
+    effects_.prune(clock_.nowMs() - policy_.max_age.count());
+  }
   if (!run.effect.outputs_pending) return finish(id, succeeded(run));
   removeMarker(jobs_dir_ / run.folder);
   run.phase = Phase::Uploading;

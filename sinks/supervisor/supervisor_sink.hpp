@@ -130,6 +130,7 @@ class SupervisorSink final : public Sink {
   const Clock& clock_;
   const ObjectStores* stores_;
   EffectLog effects_;
+  std::size_t recorded_since_prune_ = 0;  // effect records written since the last prune
   bool aborted_ = false;
   // Store callbacks (stage-in, uploads) may come after this sink is gone: they check this.
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);

@@ -74,6 +74,27 @@ TEST_F(SupervisorGpuTest, EachJobGetsItsOwnGpuAndAThirdWaits) {
   EXPECT_NE(log_text_.str().find("2 GPUs (0, 1), 1 per job"), std::string::npos) << log_text_.str();
 }
 
+// A reload hands a running job over; the next image adopts it with the GPU it holds.
+TEST_F(SupervisorGpuTest, AJobAdoptedAfterAReloadKeepsItsGpu) {
+  fakeNvidiaSmi(kTwoIdle);
+  auto sink = makeSink(gpuJob(), "gpus: auto\ntimeout: 1h\n");
+  std::optional<DeliveryResult> first, second;
+  sink->deliver(makeEvent("long"), DeliveryInfo{"jobs", 1, 1, 0},
+                [&](DeliveryResult x) { first = x; });
+  ASSERT_TRUE(waitUntil([&] { return !seen("long").empty(); }));
+  EXPECT_TRUE(sink->handOver());
+  ASSERT_TRUE(waitUntil([&] { return first.has_value(); }));
+  sink.reset();
+  auto next = makeSink(gpuJob(), "gpus: auto\ntimeout: 1h\n");
+  EXPECT_EQ(next->room(), 1);  // the adopted job still holds GPU 0
+  next->deliver(makeEvent("long"), DeliveryInfo{"jobs", 1, 1, 0},
+                [&](DeliveryResult x) { second = x; });
+  writeFile(tmp_.path() / "go", "", fs::perms::owner_all);
+  ASSERT_TRUE(waitUntil([&] { return second.has_value(); }));
+  EXPECT_TRUE(std::holds_alternative<Done>(*second)) << describe(*second);
+  EXPECT_EQ(next->room(), 2);
+}
+
 TEST_F(SupervisorGpuTest, AGpuBusyWithOtherWorkIsNotHandedOut) {
   fakeNvidiaSmi("0, GPU-00000000-aaaa, 81559, 30000\n1, GPU-11111111-bbbb, 81559, 3\n");
   writeFile(tmp_.path() / "go", "", fs::perms::owner_all);
