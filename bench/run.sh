@@ -20,6 +20,11 @@
 #      `type: lambda` sink at concurrency 1, 8 and 64 with the fake answering in 1 ms and in
 #      50 ms, beside a Python client's requests/s against the same fake at the same concurrency
 #      and delay. It writes its own block, after the federated one.
+#   8. supervisor jobs (bench/jobs_bench.py, a no-op C job, bench/noop_job.c): commit -> job
+#      start latency (p50 / p99) of a `type: supervisor` sink at a paced 50 files/s, and its
+#      jobs/s at concurrency 1 and 16 from a filled queue, beside a plain posix_spawn() loop
+#      of the same program (bench/spawn_loop.c) at the same pace and concurrencies. It writes
+#      its own block, after the invoke one.
 # Each measurement runs BENCH_RUNS (3) times; bench/README.md's results section is rewritten
 # from the figures (min / median / max), and the raw JSON lines go to bench/last-run.jsonl.
 #
@@ -29,12 +34,14 @@
 # BENCH_BURST, BENCH_NAIVE_BURST, BENCH_PENDING, BENCH_QUEUE_SECONDS, BENCH_KEEP=1 (keep the
 # temp dir), BENCH_UPDATE_README=0 (leave bench/README.md and bench/last-run.jsonl alone),
 # BENCH_SLUICE_BIN (measure another sluice binary), BENCH_RT=0 (see below),
-# BENCH_ONLY="queue e2e idle pending s3 federated invoke" (a subset of the sections; the README is then not
+# BENCH_ONLY="queue e2e idle pending s3 federated invoke jobs" (a subset of the sections; the README is then not
 # rewritten -- except the s3 block of its Results when s3 is in the subset), BENCH_NAIVE=0 (skip
 # the naive pipeline), BENCH_SQS_MESSAGES, BENCH_SCAN_OBJECTS, BENCH_PUSH_SECONDS,
 # BENCH_PUSH_CONNECTIONS (the s3 section), BENCH_FED_FILES (5000 per stream run) and
 # BENCH_FED_TREE (100000; the federated section), BENCH_INVOKE_EVENTS (2000: the most events per
-# cell of the invoke section; fewer where the fake's delay makes a cell longer than ~3 s).
+# cell of the invoke section; fewer where the fake's delay makes a cell longer than ~3 s),
+# BENCH_JOBS_LATENCY (300 jobs at 50 files/s), BENCH_JOBS_C1 (500) and BENCH_JOBS_C16 (1000;
+# jobs per throughput cell of the jobs section).
 #
 # Scheduling: these machines are shared, and under CPU contention every wake-up (after each
 # fsync, each inotify event, each HTTP answer) waits a whole scheduler slice (~3 ms on EEVDF,
@@ -76,14 +83,17 @@ PUSH_CONNECTIONS=${BENCH_PUSH_CONNECTIONS:-32}
 FED_FILES=${BENCH_FED_FILES:-5000}
 FED_TREE=${BENCH_FED_TREE:-100000}
 INVOKE_EVENTS=${BENCH_INVOKE_EVENTS:-2000}
+JOBS_LATENCY=${BENCH_JOBS_LATENCY:-300}
+JOBS_C1=${BENCH_JOBS_C1:-500}
+JOBS_C16=${BENCH_JOBS_C16:-1000}
 UPDATE_README=${BENCH_UPDATE_README:-1}
-ALL_SECTIONS="queue e2e idle pending s3 federated invoke"
+ALL_SECTIONS="queue e2e idle pending s3 federated invoke jobs"
 read -r -a ONLY_LIST <<<"${BENCH_ONLY:-$ALL_SECTIONS}"
 ONLY="${ONLY_LIST[*]}"  # one space between names
 NAIVE=${BENCH_NAIVE:-1}
 want() { [[ " $ONLY " == *" $1 "* ]]; }
 # The bench nginx (receiver, webhook target) serves these sections; federated and invoke run
-# their own fakes and need none.
+# their own fakes, and jobs no server at all.
 need_nginx() { want e2e || want idle || want pending || want s3; }
 # What bench/README.md gets: the whole Results section after a full run; after a subset that
 # includes s3, only the s3 block inside it (the other figures stay those of their own run).
@@ -102,7 +112,7 @@ freeport() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-for tool in python3 curl $(need_nginx && echo nginx) $(want e2e && echo inotifywait); do
+for tool in python3 curl $(need_nginx && echo nginx) $(want e2e && echo inotifywait) $(want jobs && echo cc); do
   command -v "$tool" >/dev/null || die "$tool is missing (./scripts/install-deps.sh bench installs it)"
 done
 [ -x "$SLUICE" ] || die "$SLUICE is missing: build first (make build)"
@@ -508,6 +518,16 @@ if want invoke; then
   python3 "$HERE/invoke_bench.py" all --sluice "$SLUICE" --dir "$T/invoke" \
     --events "$INVOKE_EVENTS" --runs "$RUNS" "${inv_readme[@]}" >>"$RESULTS"
   rm -rf "$T/invoke"
+fi
+
+# --- 8. supervisor jobs: a no-op job through a `type: supervisor` sink, beside posix_spawn ----
+if want jobs; then
+  log "supervisor jobs: commit -> start at 50 files/s ($JOBS_LATENCY jobs), jobs/s at concurrency 1 ($JOBS_C1 jobs) and 16 ($JOBS_C16 jobs), beside a posix_spawn loop, $RUNS runs"
+  jobs_readme=()
+  [ "$UPDATE_README" = 1 ] && jobs_readme=(--readme "$HERE/README.md")
+  python3 "$HERE/jobs_bench.py" all --sluice "$SLUICE" --dir "$T/jobs" --latency-jobs "$JOBS_LATENCY" \
+    --c1-jobs "$JOBS_C1" --c16-jobs "$JOBS_C16" --runs "$RUNS" "${jobs_readme[@]}" >>"$RESULTS"
+  rm -rf "$T/jobs"
 fi
 
 # --- report ----------------------------------------------------------------------------------
