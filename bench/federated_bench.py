@@ -42,6 +42,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "integration"))
+from bench_common import update_readme  # noqa: E402
 
 TOKEN = "bench-token"
 WALL_OFFSET = time.time() - time.monotonic()  # to compare a client's time.time() with ours
@@ -394,20 +395,6 @@ def render(rows, args):
     return "\n".join(out)
 
 
-def update_readme(path, block):
-    text = Path(path).read_text()
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
-    elif "\n<!-- results:end -->\n" in text:
-        # After the Results section (which a full `make bench` re-renders), before the analysis.
-        head, tail = text.split("\n<!-- results:end -->\n", 1)
-        text = head + "\n<!-- results:end -->\n\n" + block + "\n" + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    Path(path).write_text(text)
-
-
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "dcache-reader":
         return dcache_reader(sys.argv[2], int(sys.argv[3]))
@@ -436,7 +423,7 @@ def main():
                 log(json.dumps(r))
                 rows.append(r)
     if args.readme:
-        update_readme(args.readme, render(rows, args))
+        update_readme(args.readme, render(rows, args), BEGIN, END)
 
 
 if __name__ == "__main__":

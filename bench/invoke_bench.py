@@ -62,8 +62,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "integration"))
 from harness import free_port  # noqa: E402
+from bench_common import metrics, run_meta, update_readme  # noqa: E402
 
 BEGIN, END = "<!-- results-invoke:begin -->", "<!-- results-invoke:end -->"
+README_AFTER = ("<!-- results-federated:end -->\n", "<!-- results:end -->\n")
 AKID, SECRET, REGION = "AKIDEXAMPLE", "bench-secret-key", "us-east-1"
 SINK = {"oscar": "gray", "lambda": "thumb"}
 DELAYS = (0.001, 0.050)
@@ -178,14 +180,6 @@ def prepare(sluice, base, target, n):
 
 
 # -- one cell ----------------------------------------------------------------------------------
-def metrics(port):
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-            return r.read().decode()
-    except (OSError, urllib.error.URLError):
-        return ""
-
-
 def sink_series(text, name, sink):
     """{labels-without-sink: value} of a metric's series for the sink."""
     out = {}
@@ -489,22 +483,6 @@ def render(rows, meta):
     return "\n".join(out)
 
 
-def update_readme(path, block):
-    text = Path(path).read_text()
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        for anchor in ("<!-- results-federated:end -->\n", "<!-- results:end -->\n"):
-            if anchor in text:
-                head, tail = text.split(anchor, 1)
-                text = head + anchor + "\n" + block + "\n" + tail
-                break
-        else:
-            text = text.rstrip("\n") + "\n\n" + block + "\n"
-    Path(path).write_text(text)
-
-
 def events_for(args, delay, conc):
     """N per cell: about 3 s at the ideal rate, between 150 and --events."""
     return max(min(150, args.events), min(args.events, int(3 * conc / delay)))
@@ -528,7 +506,7 @@ def main():
         meta = next(r for r in rows if r.get("bench") == "invoke_run")
         block = render(rows, meta)
         if args.readme:
-            update_readme(args.readme, block)
+            update_readme(args.readme, block, BEGIN, END, README_AFTER)
         else:
             print(block)
         return
@@ -538,16 +516,7 @@ def main():
     deep_backlog()
     Path(args.dir).mkdir(parents=True, exist_ok=True)
     targets = args.targets.split(",")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, cwd=HERE).stdout.strip() or "unknown"
-    dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True,
-                           cwd=HERE).stdout.strip()
-    sched = subprocess.run(["chrt", "-p", str(os.getpid())], capture_output=True,
-                           text=True).stdout
-    meta = {"bench": "invoke_run", "date": time.strftime("%Y-%m-%d %H:%M %Z"),
-            "cores": os.cpu_count(), "commit": commit + ("+uncommitted changes" if dirty else ""),
-            "sched": "SCHED_RR priority 1" if "SCHED_RR" in sched else "default scheduling policy",
-            "load_before": " ".join(Path("/proc/loadavg").read_text().split()[:3])}
+    meta = run_meta("invoke_run")
     t_start = time.monotonic()
     rows = []
     for run in range(1, args.runs + 1):
@@ -569,7 +538,7 @@ def main():
     meta["duration"] = f"{int(secs // 60)}m{int(secs % 60):02d}s"
     print(json.dumps(meta), flush=True)
     if args.readme:
-        update_readme(args.readme, render(rows, meta))
+        update_readme(args.readme, render(rows, meta), BEGIN, END, README_AFTER)
 
 
 if __name__ == "__main__":

@@ -83,8 +83,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "integration"))
 from harness import free_port, to_yaml  # noqa: E402
+from bench_common import metrics, run_meta, update_readme  # noqa: E402
 
 BEGIN, END = "<!-- results-jobs:begin -->", "<!-- results-jobs:end -->"
+README_AFTER = ("<!-- results-invoke:end -->\n", "<!-- results-federated:end -->\n",
+                "<!-- results:end -->\n")
 SINK = "job"
 CONCURRENCIES = (1, 16)
 LATENCY_CONCURRENCY = 16
@@ -133,14 +136,6 @@ def write_config(path, state, inbox, sink, port):
 def supervisor_sink(noop, noop_log, conc):
     return {"name": SINK, "type": "supervisor", "command": [noop], "concurrency": conc,
             "timeout": "30s", "keep_jobs": KEEP_JOBS, "env": {"NOOP_LOG": str(noop_log)}}
-
-
-def metrics(port):
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-            return r.read().decode()
-    except (OSError, urllib.error.URLError):
-        return ""
 
 
 def done_count(port):
@@ -476,23 +471,6 @@ def render(rows, meta):
     return "\n".join(out)
 
 
-def update_readme(path, block):
-    text = Path(path).read_text()
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        for anchor in ("<!-- results-invoke:end -->\n", "<!-- results-federated:end -->\n",
-                       "<!-- results:end -->\n"):
-            if anchor in text:
-                head, tail = text.split(anchor, 1)
-                text = head + anchor + "\n" + block + "\n" + tail
-                break
-        else:
-            text = text.rstrip("\n") + "\n\n" + block + "\n"
-    Path(path).write_text(text)
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("mode", choices=["all", "render"])
@@ -511,7 +489,7 @@ def main():
         meta = next(r for r in rows if r.get("bench") == "jobs_run")
         block = render(rows, meta)
         if args.readme:
-            update_readme(args.readme, block)
+            update_readme(args.readme, block, BEGIN, END, README_AFTER)
         else:
             print(block)
         return
@@ -519,17 +497,7 @@ def main():
         ap.error("all needs --sluice and --dir")
     Path(args.dir).mkdir(parents=True, exist_ok=True)
     tools = build(args.dir)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, cwd=HERE).stdout.strip() or "unknown"
-    dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True,
-                           cwd=HERE).stdout.strip()
-    sched = subprocess.run(["chrt", "-p", str(os.getpid())], capture_output=True,
-                           text=True).stdout
-    meta = {"bench": "jobs_run", "date": time.strftime("%Y-%m-%d %H:%M %Z"),
-            "cores": os.cpu_count(), "commit": commit + ("+uncommitted changes" if dirty else ""),
-            "sched": "SCHED_RR priority 1" if "SCHED_RR" in sched else "default scheduling policy",
-            "load_before": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
-            "psi_before": psi_some_avg10()}
+    meta = {**run_meta("jobs_run"), "psi_before": psi_some_avg10()}
     t_start = time.monotonic()
     jobs = {1: args.c1_jobs, 16: args.c16_jobs}
     preps = {}
@@ -559,7 +527,7 @@ def main():
     meta["duration"] = f"{int(secs // 60)}m{int(secs % 60):02d}s"
     print(json.dumps(meta), flush=True)
     if args.readme:
-        update_readme(args.readme, render(rows, meta))
+        update_readme(args.readme, render(rows, meta), BEGIN, END, README_AFTER)
 
 
 if __name__ == "__main__":
