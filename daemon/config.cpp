@@ -76,15 +76,13 @@ void forEachPlugin(YAML::Node list, const std::string& what, ConfigErrors& error
 
 // A route that sends a sink event types its payload format has no form for (a gap event to an
 // S3-envelope sink): valid, but those deliveries would all be dead letters, so say it.
-void warnUncarried(MapReader& m, const Config& cfg, const Route& r) {
+// `job_sources`: the sinks whose job results routes may start from.
+void warnUncarried(MapReader& m, const Config& cfg, const Route& r,
+                   const std::set<std::string>& job_sources) {
   std::vector<EventType> types = r.filter.types;
   if (types.empty()) {
     bool storage = false, jobs = false;
-    for (auto& f : r.from) {
-      bool job = false;
-      for (auto& s : cfg.sinks) job = job || (s->name == f && s->emitsEvents());
-      (job ? jobs : storage) = true;
-    }
+    for (auto& f : r.from) (job_sources.count(f) ? jobs : storage) = true;
     if (storage)
       types = {EventType::Created, EventType::Removed, EventType::Moved, EventType::Attributes,
                EventType::Gap};
@@ -166,7 +164,7 @@ void parseRoutes(MapReader& top, Config& cfg, ConfigErrors& errors,
     for (auto& t : r.to)
       if (!sinks.count(t)) m.error("to", "unknown sink \"" + t + "\"");
     r.filter = parseFilter(m.map("filter"));
-    warnUncarried(m, cfg, r);
+    warnUncarried(m, cfg, r, job_sources);
     m.finish();
     cfg.routes.push_back(std::move(r));
   }
