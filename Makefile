@@ -37,8 +37,19 @@ unit:
 	cmake --build $(BUILD) -j$(JOBS)
 	cd $(BUILD) && ctest --output-on-failure
 
-# The unit tests again, under AddressSanitizer + UndefinedBehaviorSanitizer.
+# The unit tests again, under AddressSanitizer + UndefinedBehaviorSanitizer: built in the fuzz
+# build (clang-14), from the same instrumented objects as the fuzz targets, so that `make test`
+# compiles the tree twice, not three times. `make asan-gcc`: the same with g++ (Debug).
 asan:
+	./scripts/install-deps.sh test
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 \
+	  -DSLUICE_FUZZ=ON -DSLUICE_TESTS=ON >/dev/null
+	cmake --build $(FUZZ_BUILD) -j$(JOBS) --target sluice_unit_tests
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ./$(FUZZ_BUILD)/sluice_unit_tests
+
+.PHONY: asan-gcc
+asan-gcc:
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=ON >/dev/null
 	cmake --build $(ASAN_BUILD) -j$(JOBS) --target sluice_unit_tests
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
@@ -51,6 +62,29 @@ integration:
 # kill -9 at random moments while files arrive; every file must be delivered.
 crash:
 	SLUICE_BIN=$(CURDIR)/$(BUILD)/sluice python3 tests/integration/crash_test.py
+
+# The Debian package (CPack, cmake/packaging.cmake): $(BUILD)/sluice_<version>_<arch>.deb.
+.PHONY: package
+package: build
+	./scripts/install-deps.sh package
+	cd $(BUILD) && cpack -G DEB
+
+# The container image, sluice compiled inside (container/Dockerfile; long on 2 cores). The
+# Debian base is made locally when absent (scripts/container-base.sh, mmdebstrap). `make test`
+# builds only the runtime stage, around the binary it built.
+IMAGE ?= localhost/sluice:latest
+.PHONY: image image-test status-page
+image:
+	./scripts/container-base.sh
+	podman --runtime runc build --format docker --pull=never --network host \
+	  --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 -f container/Dockerfile -t $(IMAGE) .
+image-test: image
+	SLUICE_IMAGE=$(IMAGE) SLUICE_BIN=$(CURDIR)/$(BUILD)/sluice python3 -m unittest -v tests/integration/test_container.py
+
+# The status page in headless Chromium (prints the screenshot path; SLUICE_KEEP_TMP=1 keeps it).
+status-page:
+	./scripts/install-deps.sh test
+	SLUICE_BIN=$(CURDIR)/$(BUILD)/sluice python3 -m unittest -v tests/integration/test_status_page.py
 
 bench: build
 	./scripts/install-deps.sh bench

@@ -210,6 +210,7 @@ LoadResult parseNode(const YAML::Node& root, const std::string& origin,
     cfg->http.listen = http.string("listen", "127.0.0.1:8787");
     checkListen(http, cfg->http.listen);
     cfg->http.ingress_token = http.secret("ingress_token");
+    cfg->http.admin_token = http.secret("admin_token");
     http.finish();
   }
   {

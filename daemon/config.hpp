@@ -24,6 +24,7 @@ struct LogConfig {
 struct HttpConfig {
   std::string listen = "127.0.0.1:8787";  // "" disables the server
   std::optional<Secret> ingress_token;
+  std::optional<Secret> admin_token;  // POST /api/... (replay) as Bearer; unset: refused
 };
 
 struct RouteFilter {

@@ -40,7 +40,8 @@ struct Dispatcher::Worker {
 };
 
 Dispatcher::Dispatcher(boost::asio::io_context& io, Queue& queue, Metrics& metrics,
-                       Health& health, const Clock& clock, std::shared_ptr<spdlog::logger> log)
+                       Health& health, const Clock& clock, std::shared_ptr<spdlog::logger> log,
+                       LiveFeed* feed)
     : io_(io),
       queue_(queue),
       metrics_(metrics),
@@ -48,7 +49,8 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, Queue& queue, Metrics& metri
       clock_(clock),
       log_(std::move(log)),
       rng_(std::random_device{}()),
-      summary_timer_(io) {}
+      summary_timer_(io),
+      feed_(feed) {}
 
 Dispatcher::~Dispatcher() = default;
 
@@ -150,8 +152,12 @@ void Dispatcher::finish(Worker& w, const Lease& l, DeliveryResult r,
                         std::chrono::steady_clock::time_point started) {
   const std::int64_t now = clock_.nowMs();
   auto emit = routeEmitted(w.name, std::visit([](auto& x) { return std::move(x.emit); }, r));
-  auto with = [&emit](Settlement s) {
+  auto with = [&emit, &l](Settlement s) {
     s.emit = emit;
+    // The queue keeps these only with an output; the live feed shows them for every outcome.
+    s.event_id = l.event.id;
+    s.subject = l.event.subject();
+    s.attempts = l.attempt;
     return s;
   };
   w.attempt_time->observe(
@@ -236,8 +242,15 @@ void Dispatcher::settle(Worker& w, Settlement s, Counter* counted) {
   std::set<std::string> woken;  // the sinks of emitted events: new deliveries once durable
   if (s.emit)
     for (auto& list : s.emit->sinks) woken.insert(list.begin(), list.end());
-  queue_.settle({std::move(s)}, [this, &w, counted, woken = std::move(woken)](bool ok) {
-    boost::asio::post(io_, [this, &w, ok, counted, woken] {
+  std::optional<LiveDelivery> live;  // releases are no outcome: not shown
+  if (feed_ && s.outcome != Outcome::Release)
+    live = LiveDelivery{s.sink, s.event_id, s.subject,
+                        s.outcome == Outcome::Done ? "done" : s.outcome == Outcome::Dead ? "dead" : "retry",
+                        s.attempts, s.reason};
+  queue_.settle({std::move(s)}, [this, &w, counted, woken = std::move(woken),
+                                 live = std::move(live)](bool ok) {
+    boost::asio::post(io_, [this, &w, ok, counted, woken, live] {
+      if (ok && live) feed_->settled(*live);
       --settling_;
       // Counted once durable, so the metrics never run ahead of what the queue shows.
       if (ok && counted) counted->inc();
@@ -306,6 +319,16 @@ void Dispatcher::logSummaryEvery(std::chrono::milliseconds interval) {
     summary();
     logSummaryEvery(summary_every_);
   });
+}
+
+Dispatcher::Totals Dispatcher::totals() const {
+  Totals t;
+  for (auto& [name, w] : workers_) {
+    t.done += w->done->value();
+    t.retried += w->retried->value();
+    t.dead += w->dead->value();
+  }
+  return t;
 }
 
 void Dispatcher::summary() {

@@ -30,6 +30,7 @@
 
 #include "daemon/clock.hpp"
 #include "daemon/health.hpp"
+#include "daemon/live_feed.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/queue.hpp"
 #include "daemon/sink.hpp"
@@ -43,7 +44,8 @@ namespace sluice {
 class Dispatcher {
  public:
   Dispatcher(boost::asio::io_context& io, Queue& queue, Metrics& metrics, Health& health,
-             const Clock& clock, std::shared_ptr<spdlog::logger> log);
+             const Clock& clock, std::shared_ptr<spdlog::logger> log,
+             LiveFeed* feed = nullptr);  // told of every durable outcome; null: nobody watches
   ~Dispatcher();
 
   void add(const std::string& name, Sink& sink, const DeliveryPolicy& policy);
@@ -62,6 +64,11 @@ class Dispatcher {
   // Logs, every `interval` while something happened or waits, one line: per sink delivered,
   // retried, dead in the interval and pending now. Stops with stop().
   void logSummaryEvery(std::chrono::milliseconds interval);
+  // Deliveries settled since start, over every sink (for `sluice once`'s summary and progress).
+  struct Totals {
+    std::uint64_t done = 0, retried = 0, dead = 0;
+  };
+  Totals totals() const;
   // `sluice once`: calls `done` when no sink has a due delivery left and nothing is in flight.
   void whenDrained(std::function<void()> done);
 
@@ -95,6 +102,7 @@ class Dispatcher {
   std::function<void()> on_stopped_;
   std::vector<std::function<void()>> drained_waiters_;
   EmitRouter emit_router_;
+  LiveFeed* feed_;
 };
 
 }  // namespace sluice

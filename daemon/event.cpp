@@ -215,6 +215,10 @@ std::optional<std::int64_t> parseTime(std::string_view s) {
   if (std::sscanf(str.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
                   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6 || consumed != 19)
     return std::nullopt;
+  // timegm() would roll month 13 or day 45 over into a valid time: refuse them instead.
+  if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+      tm.tm_min > 59 || tm.tm_sec > 60)
+    return std::nullopt;
   tm.tm_year -= 1900;
   tm.tm_mon -= 1;
   std::int64_t ms = static_cast<std::int64_t>(timegm(&tm)) * 1000;

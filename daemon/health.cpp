@@ -20,6 +20,13 @@ HealthState Health::state(const std::string& component) const {
   return it == components_.end() ? HealthState::Ok : it->second.state;
 }
 
+std::vector<Health::Component> Health::snapshot() const {
+  std::lock_guard lock(mu_);
+  std::vector<Component> out;
+  for (auto& [name, e] : components_) out.push_back({name, e.state, e.message});
+  return out;
+}
+
 std::string Health::report() const {
   std::lock_guard lock(mu_);
   std::string out;

@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace sluice {
 
@@ -19,6 +20,12 @@ class Health {
   HealthState state(const std::string& component) const;
   // One line per component: "<component>: ok|degraded|failed[: message]".
   std::string report() const;
+  struct Component {
+    std::string name;
+    HealthState state;
+    std::string message;
+  };
+  std::vector<Component> snapshot() const;  // by name, for the status page
 
  private:
   struct Entry {

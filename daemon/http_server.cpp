@@ -9,6 +9,9 @@
 //  - A Txn outlives its connection: closing marks it orphaned, and a later Responder does nothing.
 //    Hub::ctx is cleared under Hub::mu before the context is destroyed, so a Responder that
 //    outlives the server never touches a dead context.
+//  - A WebSocket connection (websocket()) lives in Impl::ws from its handshake to its close, on
+//    the service thread only. Its stream's wake may run on any thread: like a Responder it only
+//    wakes the loop, which then asks every WebSocket connection for its next message.
 //  - Every response carries Content-Length. When the request's framing is unusable (no length
 //    on a POST/PUT/PATCH, chunked, bad length) the connection closes after the answer, because
 //    lws 4.1 would otherwise read the next request as body.
@@ -31,6 +34,7 @@
 #include <vector>
 
 #include "daemon/http_server_lws.hpp"
+#include "daemon/sigv4.hpp"  // formDecode
 
 namespace sluice {
 namespace {
@@ -84,6 +88,12 @@ struct HttpServer::Impl {
   lws_context* ctx = nullptr;
   std::shared_ptr<Hub> hub;
   std::unordered_map<lws*, std::shared_ptr<Txn>> txns;
+  std::map<std::string, WsOpen> ws_routes;
+  struct WsConn {
+    std::unique_ptr<WsStream> stream;
+    std::string out;  // LWS_PRE bytes of headroom, then the message being written
+  };
+  std::unordered_map<lws*, WsConn> ws;
   std::thread thread;
   std::atomic<bool> stopping{false};
   std::uint16_t port = 0;
@@ -100,6 +110,8 @@ struct HttpServer::Impl {
   int answerNow(Txn& t, int status, std::string body, std::map<std::string, std::string> h = {});
   bool writeHeaders(Txn& t);
   int finish(lws* wsi);
+  int onWsHandshake(lws* wsi);
+  int onWsWritable(lws* wsi);
 };
 
 int HttpServer::Impl::callback(lws* wsi, lws_callback_reasons reason, void* user, void* in,
@@ -122,7 +134,20 @@ int HttpServer::Impl::callback(lws* wsi, lws_callback_reasons reason, void* user
       case LWS_CALLBACK_CLOSED_HTTP:  // not sent for every close; WSI_DESTROY always is
       case LWS_CALLBACK_WSI_DESTROY:
         self->onClosed(wsi);
+        self->ws.erase(wsi);
         break;
+      case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:  // a WebSocket upgrade: nonzero refuses it
+        return self->onWsHandshake(wsi);
+      case LWS_CALLBACK_ESTABLISHED:
+        lws_callback_on_writable(wsi);
+        return 0;
+      case LWS_CALLBACK_SERVER_WRITEABLE:
+        return self->onWsWritable(wsi);
+      case LWS_CALLBACK_RECEIVE:  // what a feed's client says is of no interest
+        return 0;
+      case LWS_CALLBACK_CLOSED:
+        self->ws.erase(wsi);
+        return 0;
       default:
         break;
     }
@@ -162,6 +187,8 @@ int HttpServer::Impl::onHttp(lws* wsi, const char* uri, std::size_t len) {
     t->close_after = true;  // lws now expects a body of unknown length
   }
 
+  if (!route && ws_routes.count(r.path))
+    return answerNow(*t, 426, "this is a WebSocket endpoint\n", {{"Upgrade", "websocket"}});
   if (!route) return answerNow(*t, 404, "not found\n");
   std::string allow;
   for (const auto& [method, handler] : route->handlers) {
@@ -260,6 +287,43 @@ void HttpServer::Impl::onWake() {
     t->phase = Phase::Writing;
     lws_callback_on_writable(t->wsi);
   }
+  // Which stream woke us is not recorded: asking each (a handful) is cheaper than tracking it.
+  for (auto& [wsi, _] : ws) lws_callback_on_writable(wsi);
+}
+
+int HttpServer::Impl::onWsHandshake(lws* wsi) {
+  int n = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI);
+  if (n <= 0) return 1;
+  std::string uri(static_cast<std::size_t>(n) + 1, '\0');
+  n = lws_hdr_copy(wsi, uri.data(), n + 1, WSI_TOKEN_GET_URI);
+  uri.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  auto it = ws_routes.find(uri);
+  if (it == ws_routes.end()) return 1;
+  ServerRequest r = http_lws::readRequest(wsi, uri.data(), uri.size(), opts.custom_headers);
+  auto wake = [hub = hub] {
+    std::lock_guard lock(hub->mu);
+    if (hub->ctx) lws_cancel_service(hub->ctx);
+  };
+  auto stream = it->second(r, std::move(wake));
+  if (!stream) return 1;
+  ws[wsi] = WsConn{std::move(stream), {}};
+  return 0;
+}
+
+int HttpServer::Impl::onWsWritable(lws* wsi) {
+  auto it = ws.find(wsi);
+  if (it == ws.end()) return 0;
+  auto msg = it->second.stream->next();
+  if (!msg) return 0;
+  // One message per callback: lws keeps what the socket did not take and calls back only once
+  // it is sent, so a slow client's backlog stays in its stream's bounded buffer, not here.
+  std::string& out = it->second.out;
+  out.assign(LWS_PRE, '\0');
+  out += *msg;
+  auto* p = reinterpret_cast<unsigned char*>(out.data()) + LWS_PRE;
+  if (lws_write(wsi, p, msg->size(), LWS_WRITE_TEXT) < static_cast<int>(msg->size())) return -1;
+  lws_callback_on_writable(wsi);
+  return 0;
 }
 
 void HttpServer::Impl::onClosed(lws* wsi) {
@@ -364,6 +428,12 @@ void HttpServer::route(const std::string& method, const std::string& path, Serve
   r.handlers.emplace_back(method, std::move(handler));
 }
 
+void HttpServer::websocket(const std::string& path, WsOpen open) {
+  if (impl_->ctx) throw std::logic_error("HttpServer::websocket: register before start()");
+  if (!open || !impl_->ws_routes.emplace(path, std::move(open)).second)
+    throw std::logic_error("HttpServer::websocket: no handler, or " + path + " registered twice");
+}
+
 void HttpServer::start() {
   Impl& d = *impl_;
   if (d.ctx) return;
@@ -426,8 +496,21 @@ void HttpServer::stop() {
   lws_context_destroy(d.ctx);  // closes the connections: their Txns become orphaned
   d.ctx = nullptr;
   while (!d.txns.empty()) d.onClosed(d.txns.begin()->first);
+  d.ws.clear();
 }
 
 std::uint16_t HttpServer::port() const { return impl_->port; }
+
+std::optional<std::string> queryValue(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view part = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    auto eq = part.find('=');
+    if (eq == std::string_view::npos || part.substr(0, eq) != name) continue;
+    return formDecode(part.substr(eq + 1));
+  }
+  return std::nullopt;
+}
 
 }  // namespace sluice

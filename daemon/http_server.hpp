@@ -2,7 +2,8 @@
 // The embedded HTTP server (libwebsockets), on its own thread.
 //
 // Serves what the runtime routes to it: /healthz, /readyz, /metrics, and push ingress
-// (/ingest/{source}, see daemon/ingress.hpp). Handlers run on the server thread and must not block; a handler may keep
+// (/ingest/{source}, see daemon/ingress.hpp), the status page and its WebSocket feed (/live,
+// see daemon/status_api.hpp). Handlers run on the server thread and must not block; a handler may keep
 // the Responder and call it later from any thread (e.g. after a durable commit) — the server
 // wakes its loop with lws_cancel_service(). Request bodies are limited (max_body) and answered
 // 413 beyond it. Binds only where told (default 127.0.0.1).
@@ -10,7 +11,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sluice {
@@ -24,6 +27,9 @@ struct ServerRequest {
   std::string peer;     // remote address
 };
 
+// The value of `name` in ServerRequest::query ('&'-joined, %-encoded), decoded; nullopt: absent.
+std::optional<std::string> queryValue(std::string_view query, std::string_view name);
+
 struct ServerResponse {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
@@ -33,6 +39,21 @@ struct ServerResponse {
 
 using Responder = std::function<void(ServerResponse)>;  // call once, from any thread
 using ServerHandler = std::function<void(const ServerRequest&, Responder)>;
+
+// A server → client WebSocket stream (RFC 6455, lws does the handshake and framing). What the
+// client sends is read and ignored.
+class WsStream {
+ public:
+  virtual ~WsStream() = default;
+  // Server thread, when the connection can write: the next text message, or nullopt when none
+  // waits now (the stream's `wake` then says when to ask again).
+  virtual std::optional<std::string> next() = 0;
+};
+// Server thread, once per handshake, with the upgrade request (headers, peer). Returns the
+// stream, or null to refuse the connection. `wake` may be called from any thread, also after
+// the connection or the server is gone: the server then asks next() again.
+using WsOpen =
+    std::function<std::unique_ptr<WsStream>(const ServerRequest&, std::function<void()> wake)>;
 
 struct RouteOptions {
   // Also match every path below: "/ingest/a" then takes "/ingest/a/x/y" (not "/ingest/ab").
@@ -63,6 +84,9 @@ class HttpServer {
   // belong to the path: registering it again (another method) must repeat them.
   void route(const std::string& method, const std::string& path, ServerHandler handler,
              RouteOptions opts = {});
+  // A WebSocket endpoint at exactly `path` (register before start()). A plain GET there gets
+  // 426 unless route() registered the path too.
+  void websocket(const std::string& path, WsOpen open);
   // Binds and starts the server thread; throws std::runtime_error when it cannot bind.
   void start();
   void stop();

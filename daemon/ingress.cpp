@@ -60,18 +60,6 @@ bool startsWithNoCase(std::string_view s, std::string_view prefix) {
   return true;
 }
 
-// The value of `name` in an '&'-joined query (as ServerRequest::query has it, %-encoded).
-std::optional<std::string> queryValue(std::string_view query, std::string_view name) {
-  while (!query.empty()) {
-    auto amp = query.find('&');
-    std::string_view part = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
-    auto eq = part.find('=');
-    if (eq == std::string_view::npos || part.substr(0, eq) != name) continue;
-    return formDecode(part.substr(eq + 1));
-  }
-  return std::nullopt;
-}
 
 }  // namespace
 

@@ -8,7 +8,7 @@ namespace sluice {
 
 QueueIntake::QueueIntake(boost::asio::io_context& io, Queue& queue, const Router& router,
                          Metrics& metrics, Health& health, std::shared_ptr<spdlog::logger> log,
-                         NewWork on_new_work)
+                         NewWork on_new_work, LiveFeed* feed)
     : io_(io),
       queue_(queue),
       router_(router),
@@ -16,6 +16,7 @@ QueueIntake::QueueIntake(boost::asio::io_context& io, Queue& queue, const Router
       health_(health),
       log_(std::move(log)),
       on_new_work_(std::move(on_new_work)),
+      feed_(feed),
       failures_(metrics.counter("sluice_queue_commit_failures_total",
                                 "batches the queue could not commit (retried by the source)")) {
   metrics_.counter("sluice_events_dropped_total", "events lost by sluice (must stay 0)");
@@ -31,10 +32,19 @@ void QueueIntake::commit(Batch batch, std::function<void(CommitResult)> done) {
   }
   const std::string source = batch.source;
   const std::size_t received = batch.events.size();
+  std::vector<LiveEvent> live;  // copied before the batch moves into the queue
+  if (feed_)
+    for (std::size_t i = 0; i < batch.events.size(); ++i) {
+      const Event& ev = batch.events[i];
+      live.push_back({ev.id, std::string(toString(ev.type)), ev.subject(), rb.sinks[i]});
+    }
+  std::optional<std::string> cursor = feed_ ? batch.cursor : std::nullopt;
   rb.batch = std::move(batch);
   queue_.append(std::move(rb), [this, source, received, sinks = std::move(sinks),
+                                live = std::move(live), cursor = std::move(cursor),
                                 done = std::move(done)](CommitResult r) mutable {
     boost::asio::post(io_, [this, source, received, sinks = std::move(sinks),
+                            live = std::move(live), cursor = std::move(cursor),
                             done = std::move(done), r = std::move(r)] {
       Labels l{{"source", source}};
       if (r.ok) {
@@ -69,6 +79,8 @@ void QueueIntake::commit(Batch batch, std::function<void(CommitResult)> done) {
           log_->info("queue: commits succeed again");
         }
         if (r.committed > 0 && on_new_work_) on_new_work_(sinks);
+        if (feed_ && (r.deduplicated < received || cursor))
+          feed_->committed(source, r.deduplicated < received ? live : std::vector<LiveEvent>{}, cursor);
       } else {
         failures_.inc();
         health_.set("queue", HealthState::Failed,

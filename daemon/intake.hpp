@@ -10,6 +10,7 @@
 
 #include "daemon/connector.hpp"
 #include "daemon/health.hpp"
+#include "daemon/live_feed.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/queue.hpp"
 #include "daemon/router.hpp"
@@ -24,10 +25,13 @@ class QueueIntake final : public Intake {
  public:
   using NewWork = std::function<void(const std::set<std::string>& sinks)>;
   QueueIntake(boost::asio::io_context& io, Queue& queue, const Router& router, Metrics& metrics,
-              Health& health, std::shared_ptr<spdlog::logger> log, NewWork on_new_work);
+              Health& health, std::shared_ptr<spdlog::logger> log, NewWork on_new_work,
+              LiveFeed* feed = nullptr);  // told of every durable batch; null: nobody watches
   void commit(Batch batch, std::function<void(CommitResult)> done) override;
   SourceState loadState(const std::string& source, const IndexVisitor& index) override {
-    return queue_.loadState(source, index);
+    auto state = queue_.loadState(source, index);
+    if (feed_) feed_->cursorLoaded(source, state.cursor);
+    return state;
   }
 
  private:
@@ -38,6 +42,7 @@ class QueueIntake final : public Intake {
   Health& health_;
   std::shared_ptr<spdlog::logger> log_;
   NewWork on_new_work_;
+  LiveFeed* feed_;
   Counter& failures_;
 };
 

@@ -101,7 +101,13 @@ struct Selector {  // for list / replay / purge
   // kept the receiver's answer (Settlement::output)
   std::string state = "dead";
   std::size_t limit = 100;
+  std::optional<std::string> subject_prefix;  // the event's subject starts with it
+  // The event's first-seen time (when sluice committed it), ms since the epoch: since <= t < until
+  std::optional<std::int64_t> since_ms, until_ms;
 };
+
+// Called between chunks of a long replay or purge: how many so far, of how many selected.
+using AdminProgress = std::function<void(std::size_t done, std::size_t total)>;
 
 struct QueueOptions {
   std::string path;                 // the database file
@@ -142,10 +148,11 @@ class QueueAdmin {
   virtual ~QueueAdmin() = default;
   virtual std::vector<DeliveryRow> list(const Selector& sel) = 0;
   virtual std::optional<Event> event(std::int64_t seq) = 0;
-  // Makes selected deliveries pending and due now, attempts reset. Returns how many.
-  virtual std::size_t replay(const Selector& sel) = 0;
+  // Makes selected deliveries pending and due now, attempts reset. Returns how many. Works
+  // in chunks (one transaction each, so the daemon's own writes interleave), reporting each.
+  virtual std::size_t replay(const Selector& sel, const AdminProgress& progress = {}) = 0;
   // Deletes selected deliveries (and events left without deliveries). Returns how many.
-  virtual std::size_t purge(const Selector& sel) = 0;
+  virtual std::size_t purge(const Selector& sel, const AdminProgress& progress = {}) = 0;
   // Gives every delivery of sink `from` (a sink renamed or removed from the config) to sink
   // `to`, keeping state, attempts and due times. Where an event already has a delivery to
   // `to`, the one of `from` is dropped (merged) instead.

@@ -36,8 +36,8 @@ class SqliteQueue final : public Queue, public QueueAdmin {
 
   std::vector<DeliveryRow> list(const Selector& sel) override;
   std::optional<Event> event(std::int64_t seq) override;
-  std::size_t replay(const Selector& sel) override;
-  std::size_t purge(const Selector& sel) override;
+  std::size_t replay(const Selector& sel, const AdminProgress& progress = {}) override;
+  std::size_t purge(const Selector& sel, const AdminProgress& progress = {}) override;
   MoveResult move(const std::string& from, const std::string& to) override;
   std::size_t deadLetter(const std::string& sink, const std::string& reason) override;
 
@@ -78,8 +78,13 @@ class SqliteQueue final : public Queue, public QueueAdmin {
   void maybeExpireDedup();
   std::int64_t nameId(const std::string& name);
   std::string whereClause(const Selector& sel, std::vector<std::string>& binds);
-  // Fills the temporary table `selected(sink, seq)` with the deliveries `sel` names.
-  void selectInto(const Selector& sel);
+  // Fills the temporary table `selected(sink, seq)` with the deliveries `sel` names; `within`
+  // (SQL on d.sink, d.seq) narrows it further.
+  void selectInto(const Selector& sel, const std::string& within = "");
+  // Runs `apply` on chunks of the deliveries `sel` names, each chunk in `selected`, in its own
+  // transaction; sums what apply returns and reports after each chunk.
+  std::size_t inChunks(const Selector& sel, const AdminProgress& progress,
+                       const std::function<std::size_t()>& apply);
   // Adds (sign +1) or removes (-1) the deliveries in `selected` to / from the delta tally.
   void tallySelected(int sign);
   QueueTally countAll();  // a full count: at open, and after another process wrote

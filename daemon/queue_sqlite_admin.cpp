@@ -28,6 +28,14 @@ std::string SqliteQueue::whereClause(const Selector& sel, std::vector<std::strin
     binds.push_back(*sel.event_id);
     w += " AND e.id=?" + std::to_string(binds.size());
   }
+  if (sel.subject_prefix) {  // a prefix, not LIKE: keys may hold % and _
+    binds.push_back(*sel.subject_prefix);
+    const std::string n = "?" + std::to_string(binds.size());
+    w += " AND substr(json_extract(CAST(e.body AS TEXT), '$.subject'), 1, length(" + n + "))=" + n;
+  }
+  // Integers, so written into the statement rather than bound as text.
+  if (sel.since_ms) w += " AND e.first_seen>=" + std::to_string(*sel.since_ms);
+  if (sel.until_ms) w += " AND e.first_seen<" + std::to_string(*sel.until_ms);
   return w;
 }
 
@@ -87,9 +95,10 @@ std::optional<Event> SqliteQueue::event(std::int64_t seq) {
   return ev;
 }
 
-void SqliteQueue::selectInto(const Selector& sel) {
+void SqliteQueue::selectInto(const Selector& sel, const std::string& within) {
   std::vector<std::string> binds;
   std::string where = whereClause(sel, binds);
+  if (!within.empty()) where += " AND " + within;
   db_->exec("CREATE TEMP TABLE IF NOT EXISTS selected(sink INTEGER, seq INTEGER)");
   db_->exec("DELETE FROM selected");
   auto ins = db_->prepare(
@@ -107,28 +116,51 @@ void SqliteQueue::tallySelected(int sign) {
   while (st.step()) delta_.add(st.text(0), static_cast<int>(st.i64(1)), st.i64(2), sign * st.i64(3));
 }
 
-std::size_t SqliteQueue::replay(const Selector& sel) {
-  std::size_t n = 0;
-  runSync([&] {
+std::size_t SqliteQueue::inChunks(const Selector& sel, const AdminProgress& progress,
+                                  const std::function<std::size_t()>& apply) {
+  constexpr std::int64_t kChunk = 5000;
+  std::int64_t total = 0;
+  runSync([&] {  // the candidates, numbered by rowid 1..total in a fresh table
+    db_->exec("DROP TABLE IF EXISTS picked");
+    db_->exec("CREATE TEMP TABLE picked(sink INTEGER, seq INTEGER)");
     selectInto(sel);
-    tallySelected(-1);
+    db_->exec("INSERT INTO picked SELECT sink, seq FROM selected ORDER BY seq, sink");
+    auto st = db_->prepare("SELECT count(*) FROM picked");
+    st.step();
+    total = st.i64(0);
+  });
+  std::size_t n = 0;
+  for (std::int64_t from = 0; from < total; from += kChunk) {
+    runSync([&] {
+      // Selected again: the daemon may have leased or settled some since they were picked.
+      selectInto(sel, "(d.sink, d.seq) IN (SELECT sink, seq FROM picked WHERE rowid > " +
+                          std::to_string(from) + " AND rowid <= " + std::to_string(from + kChunk) +
+                          ")");
+      tallySelected(-1);
+      n += apply();
+      tallySelected(1);
+    });
+    if (progress) progress(static_cast<std::size_t>(std::min(from + kChunk, total)),
+                           static_cast<std::size_t>(total));
+  }
+  runSync([&] { db_->exec("DROP TABLE IF EXISTS picked"); });
+  return n;
+}
+
+std::size_t SqliteQueue::replay(const Selector& sel, const AdminProgress& progress) {
+  return inChunks(sel, progress, [&] {
     db_->prepare("UPDATE deliveries SET state=0, attempts=0, due=?1, since=?1, error=NULL "
                  "WHERE (sink, seq) IN (SELECT sink, seq FROM selected)")
         .bind(1, clock_.nowMs())
         .run();
-    n = static_cast<std::size_t>(db_->changes());
-    tallySelected(1);
+    return static_cast<std::size_t>(db_->changes());
   });
-  return n;
 }
 
-std::size_t SqliteQueue::purge(const Selector& sel) {
-  std::size_t n = 0;
-  runSync([&] {
-    selectInto(sel);
-    tallySelected(-1);
+std::size_t SqliteQueue::purge(const Selector& sel, const AdminProgress& progress) {
+  return inChunks(sel, progress, [&] {
     db_->exec("DELETE FROM deliveries WHERE (sink, seq) IN (SELECT sink, seq FROM selected)");
-    n = static_cast<std::size_t>(db_->changes());
+    auto n = static_cast<std::size_t>(db_->changes());
     db_->exec("UPDATE events SET remaining = (SELECT count(*) FROM deliveries d "
               "WHERE d.seq = events.seq) WHERE seq IN (SELECT seq FROM selected)");
     auto del = db_->prepare("DELETE FROM events WHERE remaining <= 0 AND seq IN "
@@ -137,8 +169,8 @@ std::size_t SqliteQueue::purge(const Selector& sel) {
       delta_.addEvents(-1);
       delta_.addEventBytes(-del.i64(0));
     }
+    return n;
   });
-  return n;
 }
 
 MoveResult SqliteQueue::move(const std::string& from, const std::string& to) {

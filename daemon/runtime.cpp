@@ -12,7 +12,10 @@
 #include <filesystem>
 #include <mutex>
 #include <optional>
+#include <thread>
+#include <cstdlib>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
@@ -23,10 +26,14 @@
 #include "daemon/http_server.hpp"
 #include "daemon/ingress.hpp"
 #include "daemon/intake.hpp"
+#include "daemon/live_feed.hpp"
 #include "daemon/metrics.hpp"
+#include "daemon/notify_status.hpp"
+#include "daemon/progress.hpp"
 #include "daemon/object_store.hpp"
 #include "daemon/queue_sqlite.hpp"
 #include "daemon/router.hpp"
+#include "daemon/status_api.hpp"
 #include "daemon/status_pages.hpp"
 
 namespace sluice {
@@ -56,6 +63,9 @@ struct Runtime::Parts {
   boost::asio::io_context io;
   Metrics metrics;
   Health health;
+  // The status page's feed: outlives the intake and dispatcher that publish to it.
+  std::unique_ptr<LiveFeedHub> live_hub;
+  std::unique_ptr<StatusBoard> board;
   std::unique_ptr<SqliteQueue> queue;
   std::unique_ptr<Router> router;
   std::unique_ptr<HttpClient> http;
@@ -69,8 +79,10 @@ struct Runtime::Parts {
   std::vector<std::unique_ptr<SinkContext>> sink_contexts;
   std::unique_ptr<HttpServer> server;
   std::unique_ptr<StatsCache> stats;
+  std::unique_ptr<StatusApi> status_api;
   ~Parts() {
     server.reset();  // no more scrapes or pushes into the parts below
+    status_api.reset();  // its worker may be inside a queue admin call: done before the queue goes
     // Drain the writer first: its last callbacks still reach the intake and dispatcher (their
     // handlers are posted to a loop that no longer runs, so they are only destroyed).
     queue.reset();
@@ -105,7 +117,12 @@ void Runtime::build(bool daemon) {
   p.health.set("startup", HealthState::Failed, "starting: watches and start-up scans in progress");
   p.router = std::make_unique<Router>(cfg_.routes);
   p.http = std::make_unique<HttpClient>(p.io);
-  p.dispatcher = std::make_unique<Dispatcher>(p.io, *p.queue, p.metrics, p.health, clock_, log_);
+  if (daemon && !cfg_.http.listen.empty()) {  // the status page and its live feed
+    p.live_hub = std::make_unique<LiveFeedHub>(LiveFeedHub::Options{});
+    p.board = std::make_unique<StatusBoard>(clock_, *p.live_hub);
+  }
+  p.dispatcher = std::make_unique<Dispatcher>(p.io, *p.queue, p.metrics, p.health, clock_, log_,
+                                              p.board.get());
   // Job results of supervisor sinks follow the routes from the sink's name.
   p.dispatcher->routeEmitted([router = p.router.get()](const std::string& source, const Event& ev) {
     return router->sinksFor(source, ev);
@@ -122,7 +139,8 @@ void Runtime::build(bool daemon) {
       p.io, *p.queue, *p.router, p.metrics, p.health, log_,
       [d = p.dispatcher.get()](const std::set<std::string>& sinks) {
         for (auto& s : sinks) d->wake(s);
-      });
+      },
+      p.board.get());
   std::optional<std::string> token;
   if (cfg_.http.ingress_token) token = cfg_.http.ingress_token->reveal();
   p.ingress = std::make_unique<Ingress>(p.io, std::move(token), p.metrics);
@@ -135,12 +153,23 @@ void Runtime::build(bool daemon) {
   std::vector<std::string> sink_names;
   for (auto& spec : cfg_.sinks) sink_names.push_back(spec->name);
   p.stats = std::make_unique<StatsCache>(*p.queue, clock_, sink_names);
-  addQueueMetrics(p.metrics, *p.stats, clock_);
+  addQueueMetrics(p.metrics, *p.stats, clock_, cfg_.queue_max_size);
   checkStranded(true);
   // Listening before any connector starts; `once` serves too when storage pushes to a source.
   if (!cfg_.http.listen.empty() && (daemon || !p.ingress->empty())) {
     p.server = std::make_unique<HttpServer>(HttpServerOptions{cfg_.http.listen});
     addStatusRoutes(*p.server, p.metrics, p.health, *p.stats);
+    if (p.board) {
+      StatusApiOptions so;
+      for (auto& spec : cfg_.sources) so.sources.emplace_back(spec->name, spec->type);
+      if (cfg_.http.admin_token) so.admin_token = cfg_.http.admin_token->reveal();
+      p.status_api = std::make_unique<StatusApi>(
+          std::move(so), *p.board, *p.live_hub, *p.stats, p.health, *p.queue,
+          [&io = p.io, d = p.dispatcher.get()](const std::string& sink) {
+            boost::asio::post(io, [d, sink] { d->wake(sink); });  // replayed: deliver now
+          });
+      p.status_api->attach(*p.server);
+    }
     p.ingress->attach(*p.server);
     p.server->start();
     log_->info("http: listening on {}", cfg_.http.listen);
@@ -260,10 +289,7 @@ int Runtime::run() {
   bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
   auto interval = watchdog ? std::chrono::microseconds(watchdog_usec / 2) : std::chrono::microseconds(10'000'000);
   std::function<void()> tick = [&] {
-    auto s = p.stats->get();
-    std::int64_t pending = 0;
-    for (auto& ss : s.sinks) pending += ss.pending;
-    std::string status = "STATUS=" + std::to_string(pending) + " deliveries pending";
+    std::string status = notifyStatus(p.stats->get(), p.health.snapshot());
     checkStranded(false);  // `sluice queue move` may have resolved them meanwhile
     sd_notify(0, (watchdog ? "WATCHDOG=1\n" + status : status).c_str());
     ping.expires_after(interval);
@@ -271,8 +297,35 @@ int Runtime::run() {
       if (!ec) tick();
     });
   };
+  // The status page's queue depth chart: one sample every 10 s, the last hour kept.
+  boost::asio::steady_timer depth(p.io);
+  std::function<void()> sample = [&] {
+    if (!p.board) return;
+    p.board->sample(p.stats->get());
+    depth.expires_after(std::chrono::seconds(10));
+    depth.async_wait([&](boost::system::error_code ec) {
+      if (!ec) sample();
+    });
+  };
   sd_notify(0, "READY=1");
   tick();
+  // Fault injection for the watchdog test: SIGUSR2 blocks this loop for 5 s, so the test can
+  // see that the pings stop with it. Only when asked for in the environment.
+  boost::asio::signal_set stall(p.io);
+  const char* fault = std::getenv("SLUICE_FAULT_INJECTION");
+  std::function<void()> wait_stall = [&] {
+    stall.async_wait([&](boost::system::error_code ec, int) {
+      if (ec) return;
+      log_->warn("SLUICE_FAULT_INJECTION: stalling the event loop for 5 s");
+      std::this_thread::sleep_for(std::chrono::seconds(5));
+      wait_stall();
+    });
+  };
+  if (fault && std::string(fault) == "stall-on-sigusr2") {
+    stall.add(SIGUSR2);
+    wait_stall();
+  }
+  sample();
   p.dispatcher->logSummaryEvery(std::chrono::seconds(60));
   log_->info("sluice {} running: {} sources, {} sinks, state in {}", SLUICE_VERSION,
              cfg_.sources.size(), cfg_.sinks.size(), cfg_.state_dir.string());
@@ -290,7 +343,22 @@ int Runtime::once() {
   // The queue answers from its writer thread: without this guard run() would return whenever
   // the loop is momentarily empty while a commit or lease is still on its way.
   auto work = boost::asio::make_work_guard(p.io);
+  // On a terminal: "delivering N of M (rate)" while it works; M = what was due when delivery began.
+  ProgressLine progress("delivering", stderr, isatty(2) == 1, clock_);
+  boost::asio::steady_timer progress_timer(p.io);
+  std::int64_t due_at_start = 0;
+  std::function<void()> show = [&] {
+    auto t = p.dispatcher->totals();
+    progress.update(t.done + t.dead, static_cast<std::size_t>(std::max<std::int64_t>(
+                                         due_at_start, static_cast<std::int64_t>(t.done + t.dead))));
+    progress_timer.expires_after(std::chrono::milliseconds(200));
+    progress_timer.async_wait([&](boost::system::error_code ec) {
+      if (!ec) show();
+    });
+  };
   auto deliver = [&] {
+    for (auto& ss : p.queue->stats().sinks) due_at_start += ss.pending;
+    if (isatty(2) == 1) show();
     p.dispatcher->start();
     p.dispatcher->whenDrained([&] {
       drained = true;
@@ -306,10 +374,13 @@ int Runtime::once() {
   }
   if (p.connectors.empty()) deliver();
   p.io.run();
+  auto totals = p.dispatcher->totals();
+  const std::string took = progress.finish(totals.done);
   auto s = p.queue->stats();
-  std::int64_t pending = 0;
+  std::int64_t pending = 0, dead = 0;
   for (auto& ss : s.sinks) {
     pending += ss.pending;
+    dead += ss.dead;
     const bool configured = cfg_.hasSink(ss.sink);
     if (ss.pending || ss.dead)
       std::fprintf(stderr, "sink %s: %lld pending, %lld dead%s\n", ss.sink.c_str(),
@@ -320,12 +391,18 @@ int Runtime::once() {
                          "and `sluice queue dead-letter`)");
   }
   for (auto& e : errors) std::fprintf(stderr, "source %s\n", e.c_str());
-  if (!drained || pending > 0 || !errors.empty()) {
-    std::fprintf(stderr, "sluice once: %lld deliveries still pending\n",
-                 static_cast<long long>(pending));
-    return 1;
-  }
-  return 0;
+  // One summary line: stdout when all is done, stderr (with exit status 1) when deliveries
+  // remain pending or dead, or a source could not catch up.
+  const bool ok = drained && pending == 0 && dead == 0 && errors.empty();
+  std::fprintf(ok ? stdout : stderr,
+               "sluice once: %llu delivered, %llu retried, %llu dead-lettered in this run (%s); "
+               "%lld deliveries still pending, %lld dead%s\n",
+               static_cast<unsigned long long>(totals.done),
+               static_cast<unsigned long long>(totals.retried),
+               static_cast<unsigned long long>(totals.dead), took.c_str(),
+               static_cast<long long>(pending), static_cast<long long>(dead),
+               errors.empty() ? "" : "; a source did not catch up");
+  return ok ? 0 : 1;
 }
 
 }  // namespace sluice

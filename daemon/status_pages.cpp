@@ -32,8 +32,8 @@ void includeSinks(QueueStats& stats, const std::vector<std::string>& sinks) {
             [](const SinkStats& a, const SinkStats& b) { return a.sink < b.sink; });
 }
 
-void addQueueMetrics(Metrics& metrics, StatsCache& stats, const Clock& clock) {
-  metrics.addCollector([&stats, &clock](std::string& out) {
+void addQueueMetrics(Metrics& metrics, StatsCache& stats, const Clock& clock, std::uint64_t max_bytes) {
+  metrics.addCollector([&stats, &clock, max_bytes](std::string& out) {
     auto s = stats.get();
     auto family = [&](const char* name, const char* help, const char* type, auto value) {
       // Appended piece by piece: g++ 12 misreports long operator+ chains (-Warray-bounds).
@@ -58,6 +58,12 @@ void addQueueMetrics(Metrics& metrics, StatsCache& stats, const Clock& clock) {
     out.append("# HELP sluice_queue_events stored events not yet finished\n"
                "# TYPE sluice_queue_events gauge\nsluice_queue_events ");
     out.append(std::to_string(s.events)).append("\n");
+    out.append("# HELP sluice_queue_bytes stored event bodies, what queue.max_size caps\n"
+               "# TYPE sluice_queue_bytes gauge\nsluice_queue_bytes ");
+    out.append(std::to_string(s.event_bytes)).append("\n");
+    out.append("# HELP sluice_queue_max_bytes queue.max_size (0: no cap)\n"
+               "# TYPE sluice_queue_max_bytes gauge\nsluice_queue_max_bytes ");
+    out.append(std::to_string(max_bytes)).append("\n");
   });
 }
 

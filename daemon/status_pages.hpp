@@ -33,7 +33,8 @@ class StatsCache {
 // Adds a zero row for each name in `sinks` that `stats` lacks, keeping the order sorted.
 void includeSinks(QueueStats& stats, const std::vector<std::string>& sinks);
 
-void addQueueMetrics(Metrics& metrics, StatsCache& stats, const Clock& clock);
+// max_bytes: queue.max_size (0 = no cap), exported so alerts can compare the stored bytes to it.
+void addQueueMetrics(Metrics& metrics, StatsCache& stats, const Clock& clock, std::uint64_t max_bytes);
 void addStatusRoutes(HttpServer& server, Metrics& metrics, Health& health, StatsCache& stats);
 
 }  // namespace sluice

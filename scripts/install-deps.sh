@@ -9,7 +9,11 @@ pkgs=(g++ cmake make pkg-config
 case "$what" in
   # clang-14 + its runtimes (libFuzzer, ASan, UBSan) and llvm-symbolizer: make fuzz / fuzz-smoke
   # openssl: the TLS tests make their certificates with it (tests/integration/test_dcache.py)
-  test)  pkgs+=(libgtest-dev libgmock-dev python3 curl sqlite3 openssl clang-14 libclang-rt-14-dev llvm-14) ;;
+  # dpkg-dev + file: CPack's .deb (dpkg-shlibdeps); systemd: systemd-analyze checks the units;
+  # python3-yaml: the tests read the alert rules and the Kubernetes examples
+  test)  pkgs+=(libgtest-dev libgmock-dev python3 curl sqlite3 openssl clang-14 libclang-rt-14-dev llvm-14
+                dpkg-dev file systemd python3-yaml podman runc mmdebstrap chromium) ;;
+  package) pkgs+=(dpkg-dev file) ;;
   bench) pkgs+=(libgtest-dev python3 curl inotify-tools nginx-light sqlite3 wrk) ;;
 esac
 # The webhook signature test verifies with the Standard Webhooks reference library (npm, in
@@ -32,9 +36,15 @@ if ((${#missing[@]} > 0)); then
 fi
 if [ "$what" = test ]; then
   # npm ci reinstalls from scratch: only when the lock file changed since the last install.
-  verify="$(dirname "$0")/../tests/integration/webhook_verify"
-  if ! cmp -s "$verify/package-lock.json" "$verify/node_modules/.installed-package-lock.json"; then
-    (cd "$verify" && npm ci --no-audit --no-fund)
-    cp "$verify/package-lock.json" "$verify/node_modules/.installed-package-lock.json"
-  fi
+  # webhook_verify: Standard Webhooks' reference library; browser: playwright-core (status page)
+  for dir in tests/integration/webhook_verify tests/browser; do
+    d="$(dirname "$0")/../$dir"
+    if ! cmp -s "$d/package-lock.json" "$d/node_modules/.installed-package-lock.json"; then
+      (cd "$d" && npm ci --no-audit --no-fund)
+      cp "$d/package-lock.json" "$d/node_modules/.installed-package-lock.json"
+    fi
+  done
+  # promtool for tests/integration/test_monitoring.py (unpacked from Debian's prometheus
+  # package: no server is installed or started)
+  "$(dirname "$0")/install-promtool.sh" >/dev/null
 fi

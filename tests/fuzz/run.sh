@@ -12,7 +12,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 \
-  -DSLUICE_FUZZ=ON -DSLUICE_TESTS=OFF >/dev/null
+  -DSLUICE_FUZZ=ON -DSLUICE_TESTS=ON >/dev/null  # ON: `make asan` builds the unit tests here
 cmake --build "$build" -j"${JOBS:-$(nproc)}" --target sluice_fuzz
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}

@@ -69,6 +69,17 @@ def free_port():
 
 
 # -- YAML ------------------------------------------------------------------------------------
+def http_get(port, path, timeout=10):
+    """(status, body text) of GET http://127.0.0.1:port/path."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        return r.status, r.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
+
+
 def _scalar(v):
     if v is True or v is False:
         return "true" if v else "false"
@@ -158,6 +169,7 @@ class Sluice:
         self.log_path = self.dir / "sluice.log"
         self.port = port
         self.proc = None
+        self.env = None  # the daemon's environment (None: this process's)
         self.write_config(config)
 
     def write_config(self, config):
@@ -172,7 +184,7 @@ class Sluice:
             log.flush()
             self.proc = subprocess.Popen([SLUICE_BIN, "run", "-c", str(self.config_path)],
                                          cwd=self.dir, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL)
+                                         stdin=subprocess.DEVNULL, env=self.env)
         if wait:
             self.wait_healthy()
         return self
@@ -212,13 +224,7 @@ class Sluice:
 
     # HTTP endpoints
     def get(self, path, timeout=10):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=deadline(timeout))
-        try:
-            conn.request("GET", path)
-            r = conn.getresponse()
-            return r.status, r.read().decode("utf-8", "replace")
-        finally:
-            conn.close()
+        return http_get(self.port, path, deadline(timeout))
 
     def metrics(self):
         status, body = self.get("/metrics")

@@ -262,10 +262,25 @@ class OnceTest(SluiceTestCase):
         s = self.sluice()
         self.once(s, 0)  # nothing to do
         files = [write_file(self.path(f"o{i}"), b"o") for i in range(3)]
-        self.once(s, 0)
+        r = self.once(s, 0)
         self.wait_delivered(files, timeout=5)
         self.assertEqual(len(self.receiver.accepted), 3)
         self.assertEqual(s.pending(), 0)
+        self.assertRegex(r.stdout, r"^sluice once: 3 delivered, 0 retried, 0 dead-lettered in this "
+                                   r"run \([0-9.]+ s(, \d+/s)?\); 0 deliveries still pending, 0 dead\n$")
+
+    def test_once_exits_1_while_dead_letters_wait(self):
+        self.receiver.fail(400)  # permanent: dead at the first attempt
+        s = self.sluice()
+        write_file(self.path("refused"), b"r")
+        r = self.once(s, 1)
+        self.assertIn("0 delivered, 0 retried, 1 dead-lettered in this run", r.stderr)
+        self.assertIn("0 deliveries still pending, 1 dead", r.stderr)
+        self.receiver.clear_faults()
+        self.once(s, 1)  # still there: an operator replays or purges it
+        s.queue("replay", "--all")
+        r = self.once(s, 0)
+        self.assertIn("1 delivered", r.stdout)
 
     def test_once_with_the_receiver_down_exits_1_and_reports_pending(self):
         self.receiver.stop()  # nothing listens any more

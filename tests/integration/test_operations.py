@@ -89,7 +89,8 @@ class QueueCliTest(SluiceTestCase):
         write_file(self.path("doomed"), b"d")
         wait_until(lambda: s.metric("sluice_queue_dead", sink="hook") == 1, 30, "a dead delivery")
         r = s.queue("purge", "--all")
-        self.assertEqual((r.returncode, r.stdout.strip()), (0, "purged 1 delivery"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout.strip(), r"^purged 1 delivery \(\d+\.\d s(, \d+/s)?\)$")
         self.assertEqual(s.queue_json("dead"), [])
         self.receiver.clear_faults()
         f = write_file(self.path("after-purge"), b"a")  # the daemon must still commit and deliver
@@ -97,6 +98,40 @@ class QueueCliTest(SluiceTestCase):
         self.assertTrue(s.alive(), "sluice exited after `sluice queue purge`:\n" + s.log_tail(3))
         self.wait_delivered([f])
 
+
+    def test_replay_and_purge_select_by_subject_prefix_and_time(self):
+        self.receiver.fail(400)
+        s = self.sluice().start()
+        for name in ("raw-1", "raw-2", "raw-3", "cal-1", "cal-2"):
+            write_file(self.path(name), b"x")
+        wait_until(lambda: s.metric("sluice_queue_dead", sink="hook") == 5, 30, "5 dead deliveries")
+        subjects = sorted(r["subject"] for r in s.queue_json("dead"))
+        raw = subjects[-1][: subjects[-1].rindex("raw-") + 4]  # the subject up to "raw-"
+        self.assertTrue(raw.endswith("raw-") and sum(x.startswith(raw) for x in subjects) == 3, subjects)
+
+        listed = s.queue_json("dead", "--prefix", raw)
+        self.assertEqual(len(listed), 3)
+        # Nothing was first seen in the future, or before an hour ago.
+        for window in (("--since", "2999-01-01T00:00:00Z"), ("--until", "1h")):
+            r = s.queue("replay", "--prefix", raw, *window)
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn("no dead delivery matched", r.stderr)
+        bad = s.queue("replay", "--since", "last tuesday")
+        self.assertEqual(bad.returncode, 2)
+        self.assertIn("--since last tuesday: not a time", bad.stderr)
+
+        self.receiver.clear_faults()
+        r = s.queue("replay", "--prefix", raw, "--since", "1h", "--until", "2999-01-01")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(r.stdout.startswith("replayed 3 deliveries ("), r.stdout)
+        self.assertEqual(r.stderr, "", "no progress line when stderr is not a terminal")
+        wait_until(lambda: len(self.receiver.accepted) == 3, 30, "the 3 replayed deliveries")
+        got = [e["subject"] for e in self.receiver.events()]
+        self.assertTrue(all(x.startswith(raw) for x in got), got)
+        r = s.queue("purge", "--prefix", raw[: -len("raw-")] + "cal-")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(r.stdout.startswith("purged 2 deliveries ("), r.stdout)
+        self.assertEqual(s.queue_json("dead"), [])
 
     def test_queue_commands_work_while_the_daemon_is_busy(self):
         s = self.sluice().start()

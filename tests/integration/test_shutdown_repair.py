@@ -87,7 +87,9 @@ class StrandedSinkTest(SluiceTestCase):
         r = s.queue("dead-letter", "--sink", "hook", "--reason", "sink removed")
         self.assertEqual(r.returncode, 0, r.stderr)
         r = s.once()
-        self.assertEqual(r.returncode, 0, r.stderr)
+        # Nothing is pending any more, but the dead letter waits for the operator: exit 1.
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("0 deliveries still pending, 1 dead", r.stderr)
         dead = s.queue_json("dead", "--sink", "hook")
         self.assertEqual([d["error"] for d in dead], ["sink removed"])
 
