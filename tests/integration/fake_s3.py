@@ -21,6 +21,10 @@ Faithful:
 - ListObjectsV2 (prefix, delimiter, max-keys ≤ 1000, continuation-token, start-after,
   encoding-type=url), multipart uploads (5 MiB minimum part unless `min_part_size`, InvalidPart,
   InvalidPartOrder, `"md5-of-md5s-N"` ETags), Range GETs, NoSuchBucket/NoSuchKey with 404.
+- Conditional PutObject (S3 conditional writes): `If-None-Match: *` → 412 PreconditionFailed
+  when the key exists (any other If-None-Match value: 501 NotImplemented); `If-Match: "etag"`
+  → 412 when the current ETag differs, 404 NoSuchKey when there is no object. The check and
+  the write are one step, so of two racing conditional writes exactly one wins.
 - MinIO listen stream: `GET /bucket?events=…&prefix=&suffix=&ping=N`; chunked NDJSON on
   `text/event-stream`, headers sent with the first body write (as Go does), one
   `{"Records":[record]}` line per event with the raw key, Go's JSON string escaping (`<` as
@@ -102,6 +106,7 @@ S3_ERRORS = {
     "NoSuchKey": (404, "The specified key does not exist."),
     "NoSuchUpload": (404, "The specified upload does not exist. The upload ID may be invalid, "
                      "or the upload may have been aborted or completed."),
+    "PreconditionFailed": (412, "At least one of the pre-conditions you specified did not hold"),
     "NotImplemented": (501, "A header you provided implies functionality that is not "
                        "implemented."),
     "RequestTimeTooSkewed": (403, "The difference between the request time and the current "

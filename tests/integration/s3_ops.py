@@ -205,7 +205,19 @@ class S3Operations:
             self._bucket(bucket)
         ctype, meta = self._meta(h_map)
         etag = hashlib.md5(rec.body).hexdigest()
-        self._store(rec, bucket, key, rec.body, etag, ctype, meta, "ObjectCreated:Put")
+        none_match, match = h_map.get("if-none-match"), h_map.get("if-match")
+        if none_match is not None and none_match.strip() != "*":
+            raise S3Reply("NotImplemented", "If-None-Match on PutObject takes only *")
+        with self._cond:  # check and store in one step: one of two racing writers wins
+            current = self._bucket(bucket).objects.get(key)
+            if none_match is not None and current is not None:
+                raise S3Reply("PreconditionFailed", Condition="If-None-Match")
+            if match is not None:
+                if current is None:
+                    raise S3Reply("NoSuchKey", Key=key.decode("latin-1"))
+                if match.strip().strip('"') != current.etag:
+                    raise S3Reply("PreconditionFailed", Condition="If-Match")
+            self._store(rec, bucket, key, rec.body, etag, ctype, meta, "ObjectCreated:Put")
         return self._s3_ok(rec, headers={"ETag": f'"{etag}"'})
 
     def _get(self, rec, bucket, key, h_map):

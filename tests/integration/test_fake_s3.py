@@ -312,6 +312,33 @@ class S3ObjectsTest(unittest.TestCase):
         r = self.s3.upload_part("objs", b"small", upload, 3, b"x")
         self.assertEqual((r.status, error_code(r)), (404, "NoSuchUpload"))
 
+    def test_conditional_puts(self):
+        put = self.s3.put_object
+        r = put("objs", b"lease", b"run-1", headers=[("If-None-Match", "*")])
+        self.assertEqual(r.status, 200)
+        first = r.headers["etag"]
+        r = put("objs", b"lease", b"run-2", headers=[("If-None-Match", "*")])
+        self.assertEqual((r.status, error_code(r)), (412, "PreconditionFailed"))
+        self.assertEqual(self.fake.object("objs", b"lease").data, b"run-1")
+        r = put("objs", b"lease", b"x", headers=[("If-None-Match", first)])
+        self.assertEqual((r.status, error_code(r)), (501, "NotImplemented"))
+        # If-Match: only over the ETag the writer read.
+        r = put("objs", b"lease", b"run-1b", headers=[("If-Match", first)])
+        self.assertEqual(r.status, 200)
+        r = put("objs", b"lease", b"stale", headers=[("If-Match", first)])
+        self.assertEqual((r.status, error_code(r)), (412, "PreconditionFailed"))
+        self.assertEqual(self.fake.object("objs", b"lease").data, b"run-1b")
+        r = put("objs", b"absent", b"x", headers=[("If-Match", first)])
+        self.assertEqual((r.status, error_code(r)), (404, "NoSuchKey"))
+
+    def test_racing_conditional_creates_have_one_winner(self):
+        def create(i):
+            return self.fake.s3_client().put_object("objs", b"race", b"w%d" % i,
+                                                    headers=[("If-None-Match", "*")]).status
+        with ThreadPoolExecutor(8) as pool:
+            results = sorted(pool.map(create, range(8)))
+        self.assertEqual(results, [200] + [412] * 7)
+
     def test_not_found_errors_and_range(self):
         r = self.s3.get_object("nobucket", b"k")
         self.assertEqual((r.status, error_code(r)), (404, "NoSuchBucket"))
