@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <charconv>
 #include <cstring>
 #include <map>
@@ -511,6 +512,21 @@ std::optional<std::string> queryValue(std::string_view query, std::string_view n
     return formDecode(part.substr(eq + 1));
   }
   return std::nullopt;
+}
+
+std::optional<std::string_view> authorization(const ServerRequest& r, std::string_view scheme) {
+  auto it = r.headers.find("authorization");
+  if (it == r.headers.end()) return std::nullopt;
+  auto trim = [](std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    return v;
+  };
+  std::string_view v = trim(it->second);
+  if (v.size() <= scheme.size() || v[scheme.size()] != ' ') return std::nullopt;
+  for (std::size_t i = 0; i < scheme.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(v[i])) != scheme[i]) return std::nullopt;
+  return trim(v.substr(scheme.size() + 1));
 }
 
 }  // namespace sluice

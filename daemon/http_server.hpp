@@ -29,6 +29,9 @@ struct ServerRequest {
 
 // The value of `name` in ServerRequest::query ('&'-joined, %-encoded), decoded; nullopt: absent.
 std::optional<std::string> queryValue(std::string_view query, std::string_view name);
+// The credentials of "Authorization: <scheme> <credentials>" when its scheme is `scheme`
+// (lower-case; matched case-insensitively), without surrounding blanks; nullopt otherwise.
+std::optional<std::string_view> authorization(const ServerRequest& r, std::string_view scheme);
 
 struct ServerResponse {
   int status = 200;

@@ -47,20 +47,6 @@ class Answer {
   std::atomic<bool> done_{false};
 };
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-bool startsWithNoCase(std::string_view s, std::string_view prefix) {
-  if (s.size() < prefix.size()) return false;
-  for (std::size_t i = 0; i < prefix.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
-  return true;
-}
-
-
 }  // namespace
 
 Ingress::Ingress(boost::asio::io_context& io, std::optional<std::string> token, Metrics& metrics)
@@ -77,16 +63,13 @@ void Ingress::add(const std::string& source, IngressRoute route) {
 
 bool Ingress::authorized(const ServerRequest& r, const std::string& token) {
   bool ok = false;  // every form is checked, so the time does not tell which one was tried
-  if (auto it = r.headers.find("authorization"); it != r.headers.end()) {
-    std::string_view v = trim(it->second);
-    if (startsWithNoCase(v, "bearer ")) {
-      ok |= constantTimeEqual(trim(v.substr(7)), token);
-    } else if (startsWithNoCase(v, "basic ")) {
-      if (auto decoded = base64Decode(trim(v.substr(6)))) {
-        auto colon = decoded->find(':');
-        if (colon != std::string::npos)
-          ok |= constantTimeEqual(std::string_view(*decoded).substr(colon + 1), token);
-      }
+  if (auto bearer = authorization(r, "bearer")) {
+    ok |= constantTimeEqual(*bearer, token);
+  } else if (auto basic = authorization(r, "basic")) {
+    if (auto decoded = base64Decode(*basic)) {
+      auto colon = decoded->find(':');
+      if (colon != std::string::npos)
+        ok |= constantTimeEqual(std::string_view(*decoded).substr(colon + 1), token);
     }
   }
   if (auto t = queryValue(r.query, "token")) ok |= constantTimeEqual(*t, token);
