@@ -1,6 +1,23 @@
 #include "daemon/health.hpp"
 
+#include <algorithm>
+
 namespace sluice {
+
+const char* healthStateName(HealthState s) {
+  return s == HealthState::Ok ? "ok" : s == HealthState::Degraded ? "degraded" : "failed";
+}
+
+SourceHealth sourceHealth(const std::vector<Health::Component>& components, const std::string& source) {
+  SourceHealth out;
+  const std::string key = "source:" + source;
+  for (auto& c : components) {
+    if (c.name != key && c.name.rfind(key + ":", 0) != 0) continue;
+    out.state = std::max(out.state, c.state);
+    if (c.state != HealthState::Ok && !c.message.empty()) out.why.push_back(c.message);
+  }
+  return out;
+}
 
 void Health::set(const std::string& component, HealthState state, const std::string& message) {
   std::lock_guard lock(mu_);
@@ -32,7 +49,7 @@ std::string Health::report() const {
   std::string out;
   for (auto& [name, e] : components_) {
     out += name + ": ";
-    out += e.state == HealthState::Ok ? "ok" : e.state == HealthState::Degraded ? "degraded" : "failed";
+    out += healthStateName(e.state);
     if (!e.message.empty()) out += ": " + e.message;
     out += "\n";
   }

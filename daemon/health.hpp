@@ -13,6 +13,8 @@ namespace sluice {
 
 enum class HealthState { Ok, Degraded, Failed };
 
+const char* healthStateName(HealthState s);  // "ok" | "degraded" | "failed"
+
 class Health {
  public:
   void set(const std::string& component, HealthState state, const std::string& message = "");
@@ -35,5 +37,13 @@ class Health {
   mutable std::mutex mu_;
   std::map<std::string, Entry> components_;
 };
+
+// A source as operators see it (status page, systemd STATUS): the worst of its components
+// "source:NAME" and "source:NAME:<part>", with the messages of those that are not ok.
+struct SourceHealth {
+  HealthState state = HealthState::Ok;
+  std::vector<std::string> why;
+};
+SourceHealth sourceHealth(const std::vector<Health::Component>& components, const std::string& source);
 
 }  // namespace sluice

@@ -21,26 +21,27 @@ std::string oneLine(const std::string& text, std::size_t max) {
 
 }  // namespace
 
-std::string notifyStatus(const QueueStats& stats, const std::vector<Health::Component>& health) {
+std::string notifyStatus(const QueueStats& stats, const std::vector<Health::Component>& health,
+                         const std::vector<std::string>& sources) {
   std::int64_t pending = 0, dead = 0;
   for (auto& ss : stats.sinks) {
     pending += ss.pending;
     dead += ss.dead;
   }
   std::string out = "STATUS=" + std::to_string(pending) + " pending, " + std::to_string(dead) + " dead";
-  const std::string prefix = "source:";
-  std::string sources;
-  for (auto& c : health) {
-    // "source:NAME" only: "source:NAME:intake" and the like are details of the same source.
-    if (c.name.compare(0, prefix.size(), prefix) != 0) continue;
-    const std::string name = c.name.substr(prefix.size());
-    if (name.find(':') != std::string::npos) continue;
-    sources += sources.empty() ? "; sources: " : ", ";
-    sources += oneLine(name, 40) + " ";
-    sources += c.state == HealthState::Ok ? "ok" : c.state == HealthState::Degraded ? "degraded" : "down";
-    if (c.state != HealthState::Ok && !c.message.empty()) sources += " (" + oneLine(c.message, 60) + ")";
+  std::string shown;
+  for (auto& name : sources) {
+    const SourceHealth h = sourceHealth(health, name);
+    shown += shown.empty() ? "; sources: " : ", ";
+    shown += oneLine(name, 40) + " ";
+    shown += h.state == HealthState::Failed ? "down" : healthStateName(h.state);
+    if (!h.why.empty()) {
+      std::string why;
+      for (auto& w : h.why) why += (why.empty() ? "" : "; ") + w;
+      shown += " (" + oneLine(why, 60) + ")";
+    }
   }
-  return out + sources;
+  return out + shown;
 }
 
 }  // namespace sluice

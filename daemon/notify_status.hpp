@@ -9,7 +9,9 @@
 
 namespace sluice {
 
-// "STATUS=12 pending, 1 dead; sources: inbox ok, dc degraded (stream closed: 503)"
-std::string notifyStatus(const QueueStats& stats, const std::vector<Health::Component>& health);
+// "STATUS=12 pending, 1 dead; sources: inbox ok, dc degraded (stream closed: 503)", for the
+// config's `sources` in their order, each as sourceHealth() sums it up.
+std::string notifyStatus(const QueueStats& stats, const std::vector<Health::Component>& health,
+                         const std::vector<std::string>& sources);
 
 }  // namespace sluice

@@ -288,8 +288,10 @@ int Runtime::run() {
   std::uint64_t watchdog_usec = 0;
   bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
   auto interval = watchdog ? std::chrono::microseconds(watchdog_usec / 2) : std::chrono::microseconds(10'000'000);
+  std::vector<std::string> source_names;
+  for (auto& spec : cfg_.sources) source_names.push_back(spec->name);
   std::function<void()> tick = [&] {
-    std::string status = notifyStatus(p.stats->get(), p.health.snapshot());
+    std::string status = notifyStatus(p.stats->get(), p.health.snapshot(), source_names);
     checkStranded(false);  // `sluice queue move` may have resolved them meanwhile
     sd_notify(0, (watchdog ? "WATCHDOG=1\n" + status : status).c_str());
     ping.expires_after(interval);

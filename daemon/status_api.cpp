@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "daemon/crypto.hpp"
+#include "daemon/event.hpp"
 #include "daemon/sigv4.hpp"
 #include "daemon/status_pages.hpp"
 #include "daemon/web/web_assets.hpp"
@@ -34,10 +35,6 @@ std::map<std::string, std::string> pageHeaders() {
           {"X-Content-Type-Options", "nosniff"},
           {"Referrer-Policy", "no-referrer"},
           {"Cache-Control", "no-cache"}};
-}
-
-const char* stateName(HealthState s) {
-  return s == HealthState::Ok ? "ok" : s == HealthState::Degraded ? "degraded" : "failed";
 }
 
 std::string lowerAscii(std::string s) {
@@ -104,21 +101,13 @@ nlohmann::json StatusBoard::statusJson(const std::vector<std::pair<std::string, 
   json j = {{"now_ms", now}, {"ready", true}, {"sources", json::array()},
             {"sinks", json::array()}, {"health", json::array()}};
   for (auto& c : health) {
-    j["health"].push_back({{"component", c.name}, {"state", stateName(c.state)}, {"message", c.message}});
+    j["health"].push_back({{"component", c.name}, {"state", healthStateName(c.state)}, {"message", c.message}});
     if (c.state != HealthState::Ok) j["ready"] = false;
   }
   for (auto& [name, type] : sources) {
-    // A source's components are "source:NAME" and "source:NAME:<part>"; the worst one wins.
-    HealthState worst = HealthState::Ok;
-    std::vector<std::string> why;
-    const std::string key = "source:" + name;
-    for (auto& c : health) {
-      if (c.name != key && c.name.rfind(key + ":", 0) != 0) continue;
-      worst = std::max(worst, c.state);
-      if (c.state != HealthState::Ok && !c.message.empty()) why.push_back(c.message);
-    }
+    const SourceHealth h = sourceHealth(health, name);
     auto& v = sources_[name];
-    json s = {{"name", name}, {"type", type}, {"state", stateName(worst)}, {"why", why},
+    json s = {{"name", name}, {"type", type}, {"state", healthStateName(h.state)}, {"why", h.why},
               {"events", v.events}, {"cursor", v.cursor ? json(*v.cursor) : json(nullptr)},
               {"last_event", v.last_event ? *v.last_event : json(nullptr)}};
     j["sources"].push_back(std::move(s));
@@ -166,14 +155,8 @@ bool sameOrigin(const ServerRequest& r) {
 
 int adminCheck(const ServerRequest& r, const std::optional<std::string>& token) {
   if (!token || token->empty()) return 403;
-  auto it = r.headers.find("authorization");
-  if (it == r.headers.end()) return 401;
-  std::string_view v = it->second;
-  if (v.size() < 7 || lowerAscii(std::string(v.substr(0, 7))) != "bearer ") return 401;
-  v.remove_prefix(7);
-  while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
-  while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
-  return constantTimeEqual(v, *token) ? 0 : 401;
+  auto bearer = authorization(r, "bearer");
+  return bearer && constantTimeEqual(*bearer, *token) ? 0 : 401;
 }
 
 StatusApi::StatusApi(StatusApiOptions opts, StatusBoard& board, LiveFeedHub& hub,
