@@ -62,8 +62,7 @@ bool hasInvalidText(const nlohmann::json& j) {
 // copied raw bytes into it) is it re-encoded, with U+FFFD where the bytes were.
 nlohmann::json validNative(const nlohmann::json& native) {
   if (!hasInvalidText(native)) return native;
-  return nlohmann::json::parse(
-      native.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  return nlohmann::json::parse(safeDump(native));
 }
 
 // Writes a raw byte string as JSON: text member always, base64 member when not valid UTF-8.
@@ -246,6 +245,10 @@ std::optional<std::int64_t> parseTime(std::string_view s) {
     return inRange(str[i] == '+' ? ms - off : ms + off);
   }
   return std::nullopt;
+}
+
+std::string safeDump(const nlohmann::json& j, int indent) {
+  return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string toUtf8Lossy(std::string_view b, bool* exact) {

@@ -66,6 +66,9 @@ std::string eventId(std::initializer_list<std::string_view> parts);
 std::string formatTime(std::int64_t ms);
 std::optional<std::int64_t> parseTime(std::string_view s);
 
+// nlohmann's dump that never throws: invalid UTF-8 in strings is written as U+FFFD.
+std::string safeDump(const nlohmann::json& j, int indent = -1);
+
 // Bytes → valid UTF-8 (invalid sequences become U+FFFD). `exact` tells whether nothing changed.
 std::string toUtf8Lossy(std::string_view bytes, bool* exact = nullptr);
 bool isUtf8(std::string_view bytes);

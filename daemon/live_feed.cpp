@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "daemon/event.hpp"
+
 namespace sluice {
 
 void LiveSubscriber::push(const std::string& line) {
@@ -68,10 +70,6 @@ std::size_t LiveFeedHub::subscribers() {
   std::lock_guard lock(mu_);
   return static_cast<std::size_t>(std::count_if(
       subs_.begin(), subs_.end(), [](const std::weak_ptr<LiveSubscriber>& w) { return !w.expired(); }));
-}
-
-std::string safeDump(const nlohmann::json& j, int indent) {
-  return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string liveEventLine(const std::string& source, const LiveEvent& ev, std::int64_t time_ms) {

@@ -97,7 +97,5 @@ class LiveFeedHub {
 // become U+FFFD) so that one odd file name can never break the feed.
 std::string liveEventLine(const std::string& source, const LiveEvent& ev, std::int64_t time_ms);
 std::string liveDeliveryLine(const LiveDelivery& d, std::int64_t time_ms);
-// nlohmann's dump that never throws on invalid UTF-8.
-std::string safeDump(const nlohmann::json& j, int indent = -1);
 
 }  // namespace sluice

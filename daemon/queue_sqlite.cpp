@@ -326,7 +326,7 @@ SqliteQueue::Encoded SqliteQueue::encode(const RoutedBatch& rb) {
       // No byte string from storage may take the daemon down: the event is kept with what
       // could be encoded (invalid UTF-8 replaced) and goes straight to the dead-letter queue.
       enc.dead[enc.bodies.size()] = std::string("the event could not be encoded exactly: ") + e.what();
-      enc.bodies.push_back(toJson(ev).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      enc.bodies.push_back(safeDump(toJson(ev)));
     }
   }
   for (auto& [i, why] : rb.batch.dead)

@@ -42,7 +42,7 @@ bool SupervisorSink::prepareFolder(const fs::path& dir, const std::string& folde
         return false;
       }
   std::ofstream out(dir / "event.json", std::ios::binary | std::ios::trunc);
-  out << toJson(ev).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+  out << safeDump(toJson(ev), 2) << '\n';
   out.close();
   if (!out) {
     *why = std::string("cannot write event.json: ") + std::strerror(errno);

@@ -139,7 +139,7 @@ void SupervisorSink::deliver(const Event& ev, const DeliveryInfo& info, Delivery
   std::string event_text;
   try {  // cloudevents as plain JSON (no shell sits between sluice and a job); others as sent
     event_text = config_.format == PayloadFormat::CloudEvents
-                     ? toJson(ev).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                     ? safeDump(toJson(ev))
                      : encodePayload(config_.format, ev).body;
   } catch (const std::exception& e) {
     return reply(Dead{std::string("cannot encode event: ") + e.what()});
