@@ -92,9 +92,9 @@ int queueCommand(const std::string& cmd, const Config& cfg, const QueueArgs& a) 
     return 0;
   }
   if (cmd == "list" || cmd == "dead") {
-    QueueArgs b = a;
+    Selector b = sel;
     if (cmd == "dead") b.state = "dead";
-    auto rows = q->list(b.selector(clock.nowMs()));
+    auto rows = q->list(b);
     const bool outputs = a.show_output || b.state == "done";
     if (a.json) {
       auto arr = nlohmann::json::array();
