@@ -212,23 +212,23 @@ void StatusApi::workerLoop() {
   }
 }
 
-ServerResponse StatusApi::dead(const ServerRequest& req) {
+std::variant<Selector, std::string> deadSelector(std::string_view query, std::size_t max_limit) {
   Selector sel;
   sel.state = "dead";
   sel.limit = 100;
-  if (auto s = queryValue(req.query, "sink"); s && !s->empty()) sel.sink = *s;
-  if (auto p = queryValue(req.query, "prefix"); p && !p->empty()) sel.subject_prefix = *p;
-  if (auto l = queryValue(req.query, "limit")) {
+  if (auto s = queryValue(query, "sink"); s && !s->empty()) sel.sink = *s;
+  if (auto p = queryValue(query, "prefix"); p && !p->empty()) sel.subject_prefix = *p;
+  if (auto l = queryValue(query, "limit")) {
     std::size_t n = 0;
     auto [p, ec] = std::from_chars(l->data(), l->data() + l->size(), n);
     if (ec != std::errc() || p != l->data() + l->size() || n == 0)
-      return error(400, "limit: a positive number");
-    sel.limit = std::min(n, opts_.max_limit);
+      return std::string("limit: a positive number");
+    sel.limit = std::min(n, max_limit);
   }
-  return json(200, {{"dead", deadJson(admin_.list(sel))}, {"limit", sel.limit}});
+  return sel;
 }
 
-ServerResponse StatusApi::replay(const std::string& body) {
+std::optional<Selector> replaySelector(const std::string& body) {
   nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
   auto is = [&j](const char* key, bool (nlohmann::json::*type)() const noexcept) {
     return !j.contains(key) || (j[key].*type)();
@@ -237,7 +237,7 @@ ServerResponse StatusApi::replay(const std::string& body) {
       !is("event_id", &nlohmann::json::is_string) || !is("prefix", &nlohmann::json::is_string) ||
       !is("since_ms", &nlohmann::json::is_number_integer) ||
       !is("until_ms", &nlohmann::json::is_number_integer))
-    return error(400, R"(expected {"sink": "NAME"} with optional "event_id", "prefix" (of the subject), "since_ms", "until_ms" (first seen); without them: every dead letter of the sink)");
+    return std::nullopt;
   Selector sel;
   sel.state = "dead";
   sel.sink = j["sink"].get<std::string>();
@@ -245,9 +245,23 @@ ServerResponse StatusApi::replay(const std::string& body) {
   if (j.contains("prefix")) sel.subject_prefix = j["prefix"].get<std::string>();
   if (j.contains("since_ms")) sel.since_ms = j["since_ms"].get<std::int64_t>();
   if (j.contains("until_ms")) sel.until_ms = j["until_ms"].get<std::int64_t>();
-  std::size_t n = admin_.replay(sel);
+  return sel;
+}
+
+ServerResponse StatusApi::dead(const ServerRequest& req) {
+  auto sel = deadSelector(req.query, opts_.max_limit);
+  if (auto* why = std::get_if<std::string>(&sel)) return error(400, *why);
+  auto& s = std::get<Selector>(sel);
+  return json(200, {{"dead", deadJson(admin_.list(s))}, {"limit", s.limit}});
+}
+
+ServerResponse StatusApi::replay(const std::string& body) {
+  auto sel = replaySelector(body);
+  if (!sel)
+    return error(400, R"(expected {"sink": "NAME"} with optional "event_id", "prefix" (of the subject), "since_ms", "until_ms" (first seen); without them: every dead letter of the sink)");
+  std::size_t n = admin_.replay(*sel);
   if (n == 0) return error(404, "no dead letter matches");
-  if (replayed_) replayed_(*sel.sink);
+  if (replayed_) replayed_(*sel->sink);
   return json(200, {{"replayed", n}});
 }
 

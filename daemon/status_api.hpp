@@ -25,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -83,6 +84,13 @@ class StatusBoard final : public LiveFeed {
 
 // Dead-letter rows as /api/dead answers them.
 nlohmann::json deadJson(const std::vector<DeliveryRow>& rows);
+// What POST /api/dead/replay's body selects: {"sink": NAME} with optional "event_id", "prefix"
+// (of the subject), "since_ms", "until_ms" (first seen); always dead letters. nullopt: the body
+// is not such an object.
+std::optional<Selector> replaySelector(const std::string& body);
+// What GET /api/dead's query selects (sink=, prefix=, limit= capped at `max_limit`); an
+// unreadable limit is the error message.
+std::variant<Selector, std::string> deadSelector(std::string_view query, std::size_t max_limit);
 // Whether an Origin header (if any) names the request's own Host.
 bool sameOrigin(const ServerRequest& r);
 // 0 when `r` carries "Authorization: Bearer <token>" (compared in constant time), else the
