@@ -4,6 +4,8 @@
 // a crash and saves the input.
 #include <cstdio>
 #include <cstdlib>
+#include <string>
+#include <string_view>
 
 #define FUZZ_CHECK(cond, ...)                                                           \
   do {                                                                                  \
@@ -14,3 +16,16 @@
       std::abort();                                                                     \
     }                                                                                   \
   } while (0)
+
+namespace sluice::fuzz {
+
+// The targets that take several fields split their input at newlines: the next field, which is
+// removed from `in` with its newline (the rest of the input when there is none).
+inline std::string nextLine(std::string_view& in) {
+  auto nl = in.find('\n');
+  std::string part(in.substr(0, nl));
+  in = nl == std::string_view::npos ? std::string_view{} : in.substr(nl + 1);
+  return part;
+}
+
+}  // namespace sluice::fuzz

@@ -13,12 +13,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);
-  auto line = [&in]() {
-    auto nl = in.find('\n');
-    std::string part(in.substr(0, nl));
-    in = nl == std::string_view::npos ? std::string_view{} : in.substr(nl + 1);
-    return part;
-  };
+  auto line = [&in] { return sluice::fuzz::nextLine(in); };
   std::string method = line(), path = line(), query = line();
   sluice::HttpHeaders headers;
   while (!in.empty()) {

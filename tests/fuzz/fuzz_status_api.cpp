@@ -16,12 +16,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);
-  auto cut = [&in]() {
-    auto nl = in.find('\n');
-    std::string part(in.substr(0, nl));
-    in = nl == std::string_view::npos ? std::string_view{} : in.substr(nl + 1);
-    return part;
-  };
+  auto cut = [&in] { return sluice::fuzz::nextLine(in); };
   const std::string body = cut(), query = cut(), auth = cut(), origin = cut(), host = cut();
   const std::string token(in);
 
